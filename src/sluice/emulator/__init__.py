@@ -1,0 +1,17 @@
+"""A local Telegram Bot API server that enforces Telegram's limits and injects faults.
+
+Start one in-process::
+
+    async with EmulatorServer(EmulatorConfig(limits=Limits(speed=10))) as server:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(server.url))
+
+or from the shell with ``sluice emulator``. See ``docs/emulator.md``.
+"""
+
+from __future__ import annotations
+
+from sluice.emulator._config import EmulatorConfig, Faults, Limits, Rate
+from sluice.emulator._core import Emulator
+from sluice.emulator._server import EmulatorServer
+
+__all__ = ["Emulator", "EmulatorConfig", "EmulatorServer", "Faults", "Limits", "Rate"]

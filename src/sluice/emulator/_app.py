@@ -1,0 +1,235 @@
+"""The emulator's HTTP face: a small ASGI router over :class:`Emulator`.
+
+Routing is written here rather than with Starlette's ``Router`` because the
+emulator must control every byte it answers: Telegram-shaped JSON for every
+error (never an HTML 500 page), a 413 while an oversized body is still
+streaming in, and a connection dropped after the headers for fault injection.
+Starlette's ``Request`` and responses still do the parsing and writing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from sluice.emulator._core import DropConnection, Emulator
+from sluice.emulator._errors import ApiError, bad_request
+from sluice.emulator._params import Params
+from sluice.emulator._sim import Simulator
+
+__all__ = ["create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("sluice.emulator")
+
+_BOT_ROUTE = re.compile(r"^/bot([^/]*)/([^/]*)/?$")
+_FILE_ROUTE = re.compile(r"^/file/bot([^/]*)/(.+)$")
+_SIM_MESSAGES = re.compile(r"^/_sim/chats/(-?\d+)/messages/?$")
+_SIM_FILE = re.compile(r"^/_sim/files/([A-Za-z0-9_-]+)/?$")
+# Room for multipart framing and the other fields around the largest file.
+_FORM_OVERHEAD = 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _DropFilter(logging.Filter):
+    """Silence uvicorn's complaint about the responses we drop on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_DropFilter())
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _error(exc: ApiError) -> Response:
+    return _json(exc.to_json(), exc.error_code)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def wrapped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+async def _read(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile], FormData | None]:
+    values: dict[str, Any] = dict(request.query_params)
+    files: dict[str, UploadFile] = {}
+    if request.method != "POST":
+        return values, files, None
+    ctype = request.headers.get("content-type", "").lower()
+    if ctype.startswith("application/json"):
+        raw = await request.body()
+        if raw.strip():
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise bad_request("can't parse JSON object") from None
+            if not isinstance(data, dict):
+                raise bad_request("JSON object expected")
+            values.update(data)
+        return values, files, None
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        try:
+            form = await request.form(max_files=100, max_fields=1000)
+        except MultiPartException as exc:
+            raise bad_request(f"can't parse multipart form: {exc.message}") from None
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[key] = value
+            else:
+                values[key] = value
+        return values, files, form
+    return values, files, None
+
+
+def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI application serving ``emu`` over the Bot API and ``/_sim``."""
+    sim = Simulator(emu)
+    body_limit = emu.config.max_upload + _FORM_OVERHEAD
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, _limited(receive, body_limit))
+        length = request.headers.get("content-length", "")
+        form: FormData | None = None
+        try:
+            if length.isdigit() and int(length) > body_limit:
+                raise _TooLarge
+            response, form = await _route(request)
+        except _TooLarge:
+            response = _json(
+                {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}, 413
+            )
+        except ApiError as exc:
+            response = _error(exc)
+        except DropConnection:
+            # Headers go out, then the connection closes: the client sees a broken answer.
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            return
+        except Exception:
+            log.exception("emulator bug while answering %s", scope.get("path", "?").split(":")[0])
+            response = _json(
+                {"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500
+            )
+        finally:
+            if form is not None:
+                await form.close()
+        await response(scope, receive, send)
+
+    async def _route(request: Request) -> tuple[Response, FormData | None]:
+        path = request.url.path
+        if match := _BOT_ROUTE.match(path):
+            token, method_name = match.groups()
+            values, files, form = await _read(request)
+            try:
+                result = await emu.call(token, method_name, Params(values, files))
+            finally:
+                if form is not None:
+                    await form.close()
+            return _json({"ok": True, "result": result}), None
+        if match := _FILE_ROUTE.match(path):
+            return _download(*match.groups()), None
+        if path.startswith("/_sim/"):
+            return await _sim_route(request, path)
+        if path in ("", "/"):
+            return _json({"ok": True, "result": "sluice Telegram Bot API emulator"}), None
+        raise ApiError(404, "Not Found")
+
+    def _download(token: str, file_path: str) -> Response:
+        bot = emu.world.bot_for_token(token)
+        record = emu.files.by_file_path(file_path) or emu.files.by_file_path("/" + file_path)
+        if record is None or not record.path.is_file():
+            raise ApiError(404, "Not Found")
+        if not emu.config.local and record.size > emu.config.max_download_cloud:
+            raise bad_request("file is too big")
+        emu.bot_stats(bot.id).calls["download"] += 1
+        return FileResponse(record.path, media_type=record.mime_type or "application/octet-stream")
+
+    async def _sim_route(request: Request, path: str) -> tuple[Response, FormData | None]:
+        method = request.method
+        if method == "GET":
+            if match := _SIM_MESSAGES.match(path):
+                bot_id = request.query_params.get("bot_id")
+                if bot_id is not None and not bot_id.lstrip("-").isdigit():
+                    raise bad_request("bot_id must be an integer")
+                found = sim.messages(int(match.group(1)), int(bot_id) if bot_id else None)
+                return _json(found), None
+            if match := _SIM_FILE.match(path):
+                record = emu.files.by_unique_id(match.group(1))
+                if record is None:
+                    raise ApiError(404, "Not Found")
+                return FileResponse(record.path, media_type="application/octet-stream"), None
+            if path == "/_sim/stats":
+                return _json(sim.stats()), None
+            if path == "/_sim/config":
+                return _json(sim.config()), None
+            raise ApiError(404, "Not Found")
+        if method != "POST":
+            raise ApiError(405, "Method Not Allowed")
+        values, files, form = await _read(request)
+        p = Params(values, files)
+        name = path.removeprefix("/_sim/").rstrip("/")
+        if name == "users":
+            result: Any = sim.add_user(p)
+        elif name == "chats":
+            result = sim.add_chat(p)
+        elif name == "start":
+            result = sim.start(p)
+        elif name == "block":
+            result = sim.block(p)
+        elif name == "send":
+            upload = files.get("file")
+            result = await sim.send(p, upload.file if upload is not None else None)
+        elif name == "callback":
+            result = sim.callback(p)
+        elif name == "faults":
+            result = sim.set_faults(p)
+        elif name == "reset":
+            await emu.reset()
+            result = {"ok": True}
+        else:
+            raise ApiError(404, "Not Found")
+        return _json(result), form
+
+    return app

@@ -1,0 +1,126 @@
+"""Validation of what a message carries besides its text: keyboards, replies, entities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.emulator._entities import (
+    EntityParseError,
+    detect_entities,
+    parse_text,
+    validate_entities,
+)
+from sluice.emulator._errors import bad_request
+from sluice.emulator._params import Params
+
+__all__ = ["formatted_text", "inline_keyboard", "reply_parameters"]
+
+_BUTTON_ACTIONS = (
+    "callback_data",
+    "url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "web_app",
+    "login_url",
+    "callback_game",
+    "pay",
+)
+
+
+def formatted_text(
+    p: Params,
+    *,
+    text_field: str,
+    entities_field: str,
+    max_length: int,
+    empty_error: str | None,
+    too_long_error: str,
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """The text after ``parse_mode`` (or explicit entities), and its entities."""
+    raw = p.text(text_field, empty_error=empty_error)
+    if raw is None:
+        return None, []
+    parse_mode = p.text("parse_mode")
+    explicit = p.json(entities_field, "entities")
+    try:
+        if explicit is not None:
+            text, entities = raw, validate_entities(raw, explicit)
+        elif parse_mode:
+            text, entities = parse_text(raw, parse_mode)
+        else:
+            text, entities = raw, detect_entities(raw)
+    except EntityParseError as exc:
+        raise bad_request(exc.description.removeprefix("Bad Request: ")) from None
+    if empty_error is not None and not text.strip():
+        raise bad_request(empty_error)
+    if len(text) > max_length:
+        raise bad_request(too_long_error)
+    return text, entities
+
+
+def _button(button: object) -> dict[str, Any]:
+    if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+        raise bad_request(
+            "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+        )
+    actions = [key for key in _BUTTON_ACTIONS if key in button]
+    if len(actions) != 1:
+        raise bad_request(
+            "can't parse inline keyboard button: InlineKeyboardButton must have exactly one "
+            "optional field"
+        )
+    data = button.get("callback_data")
+    if "callback_data" in button and (
+        not isinstance(data, str) or not 1 <= len(data.encode()) <= 64
+    ):
+        raise bad_request("BUTTON_DATA_INVALID")
+    url = button.get("url")
+    if "url" in button and (not isinstance(url, str) or "://" not in url):
+        raise bad_request("BUTTON_URL_INVALID")
+    return {key: button[key] for key in ("text", *actions)}
+
+
+def inline_keyboard(p: Params) -> dict[str, Any] | None:
+    """The inline keyboard to echo in the message, or None.
+
+    Reply keyboards, keyboard removal and force-reply are validated and
+    accepted but, as on Telegram, not echoed in the sent message.
+    """
+    markup = p.json("reply_markup", "reply keyboard markup")
+    if markup is None:
+        return None
+    if not isinstance(markup, dict):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    if "inline_keyboard" in markup:
+        rows = markup["inline_keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise bad_request(
+                "can't parse inline keyboard markup: "
+                'field "inline_keyboard" must be an Array of Arrays'
+            )
+        return {"inline_keyboard": [[_button(b) for b in row] for row in rows]}
+    if "keyboard" in markup:
+        rows = markup["keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise bad_request(
+                'can\'t parse reply keyboard markup: field "keyboard" must be an Array of Arrays'
+            )
+        return None
+    if markup.get("remove_keyboard") is True or markup.get("force_reply") is True:
+        return None
+    raise bad_request("can't parse reply keyboard markup JSON object")
+
+
+def reply_parameters(p: Params) -> tuple[int | None, bool]:
+    """(message_id to reply to, allow_sending_without_reply)."""
+    params = p.json("reply_parameters", "reply parameters")
+    if params is not None:
+        if not isinstance(params, dict):
+            raise bad_request("can't parse reply parameters JSON object")
+        message_id = Params(params).integer(
+            "message_id", empty_error="message to be replied not found"
+        )
+        return message_id, Params(params).flag("allow_sending_without_reply")
+    return p.integer("reply_to_message_id"), p.flag("allow_sending_without_reply")

@@ -1,0 +1,123 @@
+"""Method parameters as Telegram reads them.
+
+Telegram accepts the same parameter as a query string value, a form field, a
+multipart part or a JSON value; objects arrive JSON-encoded inside form fields.
+Every accessor turns a wrong type into a 400 answer, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.datastructures import UploadFile
+
+from sluice.emulator._errors import bad_request
+
+__all__ = ["Params"]
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class Params:
+    """Typed access to one call's parameters."""
+
+    __slots__ = ("_files", "_values")
+
+    def __init__(self, values: Mapping[str, Any], files: Mapping[str, UploadFile] | None = None):
+        self._values = dict(values)
+        self._files = dict(files or {})
+
+    def has(self, name: str) -> bool:
+        return name in self._values or name in self._files
+
+    def raw(self, name: str) -> Any:
+        return self._values.get(name)
+
+    def text(self, name: str, *, empty_error: str | None = None) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            if empty_error is not None:
+                raise bad_request(empty_error)
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise bad_request(f'field "{name}" must be of type String')
+        text = str(value)
+        if empty_error is not None and not text.strip():
+            raise bad_request(empty_error)
+        return text
+
+    def integer(self, name: str, *, empty_error: str | None = None) -> int | None:
+        value = self._values.get(name)
+        if value is None or value == "":
+            if empty_error is not None:
+                raise bad_request(empty_error)
+            return None
+        if isinstance(value, bool):
+            raise bad_request(f'field "{name}" must be of type Integer')
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise bad_request(f'field "{name}" must be of type Integer')
+
+    def flag(self, name: str) -> bool:
+        value = self._values.get(name)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, int):
+            return value != 0
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise bad_request(f'field "{name}" must be of type Boolean')
+
+    def json(self, name: str, what: str) -> Any:
+        """A JSON-valued parameter; ``what`` names it in the error, as Telegram does."""
+        value = self._values.get(name)
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise bad_request(f"can't parse {what} JSON object") from None
+        return value
+
+    def chat_id(self, name: str = "chat_id") -> int | str:
+        value = self._values.get(name)
+        if value is None or value == "":
+            raise bad_request(f"{name} is empty")
+        if isinstance(value, bool):
+            raise bad_request("chat not found")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("@") and len(text) > 1:
+                return text
+            try:
+                return int(text)
+            except ValueError:
+                raise bad_request("chat not found") from None
+        raise bad_request("chat not found")
+
+    def upload(self, name: str) -> UploadFile | str | None:
+        """A file parameter: an uploaded part, or a string (file_id, URL, attach://)."""
+        if name in self._files:
+            return self._files[name]
+        value = self._values.get(name)
+        if isinstance(value, str) and value.startswith("attach://"):
+            attached = self._files.get(value.removeprefix("attach://"))
+            if attached is None:
+                raise bad_request(f"file attached as {value!r} was not found in the request")
+            return attached
+        if value is None or isinstance(value, str):
+            return value
+        raise bad_request(f'field "{name}" must be a file or a String')

@@ -1,0 +1,104 @@
+"""Serving the emulator over HTTP with uvicorn, in-process or as a command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+from types import TracebackType
+
+import uvicorn
+
+from sluice.emulator._app import create_app
+from sluice.emulator._config import EmulatorConfig
+from sluice.emulator._core import Emulator
+
+__all__ = ["EmulatorServer"]
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # Embedded in a test or the demo, the host program owns SIGINT/SIGTERM.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class EmulatorServer:
+    """Serves an :class:`Emulator` on a loopback port, inside the running event loop.
+
+    Parameters:
+        config: the emulator's configuration (ignored when ``emulator`` is given).
+        host: address to bind, ``127.0.0.1`` by default.
+        port: port to bind; 0 picks a free one (see :attr:`url` once started).
+        emulator: an existing emulator to serve.
+
+    Use as ``async with EmulatorServer() as server: ... server.url ...``.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        emulator: Emulator | None = None,
+    ) -> None:
+        self.emulator = emulator or Emulator(config)
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8081`` (valid once started)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self, *, handle_signals: bool = False) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self.emulator),
+            log_config=None,
+            access_log=False,  # request lines carry bot tokens
+            lifespan="off",
+            timeout_keep_alive=30,
+        )
+        server_cls = uvicorn.Server if handle_signals else _EmbeddedServer
+        self._server = server = server_cls(config)
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the emulator's HTTP server stopped while starting")
+            await asyncio.sleep(0.005)
+
+    async def wait_closed(self) -> None:
+        """Wait until the server stops (after :meth:`stop` or a signal)."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._server = self._task = None
+        await self.emulator.close()
+
+    async def __aenter__(self) -> EmulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

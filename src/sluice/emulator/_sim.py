@@ -1,0 +1,327 @@
+"""The simulation API under ``/_sim/``: users, chats and what they do.
+
+Tests, benchmarks and the demo drive the emulator through these operations.
+Answers are bare JSON objects; errors are Telegram-shaped with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import io
+import secrets
+from typing import IO, Any
+
+from sluice._exceptions import ConfigError
+from sluice.emulator._config import Faults
+from sluice.emulator._core import Emulator
+from sluice.emulator._entities import detect_entities
+from sluice.emulator._errors import bad_request
+from sluice.emulator._files import FileRecord
+from sluice.emulator._messages import media_object, store_upload
+from sluice.emulator._params import Params
+from sluice.emulator._world import Chat, StoredMessage, User
+
+__all__ = ["Simulator"]
+
+MEDIA_KINDS = ("voice", "audio", "video", "video_note", "document", "photo")
+
+
+class Simulator:
+    """What simulated users do, applied to an :class:`Emulator`."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    def add_user(self, p: Params) -> dict[str, Any]:
+        name = p.text("first_name", empty_error="first_name is required")
+        assert name is not None
+        user = self.emu.world.add_user(
+            name, p.text("language_code"), p.text("username"), p.text("last_name")
+        )
+        return user.to_api()
+
+    def add_chat(self, p: Params) -> dict[str, Any]:
+        world = self.emu.world
+        bot_ids = self._ids(p, "bot_ids")
+        admin_ids = self._ids(p, "admin_bot_ids")
+        for bot_id in bot_ids | admin_ids:
+            world.ensure_bot(bot_id)
+        chat = world.add_chat(
+            p.text("type", empty_error="type is required") or "",
+            p.text("title"),
+            p.text("username"),
+            self._ids(p, "member_user_ids"),
+            bot_ids,
+            admin_ids,
+        )
+        return chat.to_api()
+
+    @staticmethod
+    def _ids(p: Params, name: str) -> set[int]:
+        value = p.json(name, name)
+        if value is None:
+            return set()
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise bad_request(f"{name} must be a list of integers")
+        return set(value)
+
+    def _user(self, p: Params, name: str) -> User:
+        user_id = p.integer(name, empty_error=f"{name} is required")
+        user = self.emu.world.users.get(user_id or 0)
+        if user is None:
+            raise bad_request(f"user {user_id} not found")
+        return user
+
+    def start(self, p: Params) -> dict[str, Any]:
+        world = self.emu.world
+        bot_id = p.integer("bot_id", empty_error="bot_id is required")
+        assert bot_id is not None
+        bot = world.ensure_bot(bot_id)
+        user = self._user(p, "user_id")
+        world.started.add((bot.id, user.id))
+        world.blocked.discard((bot.id, user.id))
+        return self._deliver_private(bot.id, user, {"text": "/start"}, None)
+
+    def block(self, p: Params) -> dict[str, Any]:
+        world = self.emu.world
+        bot_id = p.integer("bot_id", empty_error="bot_id is required")
+        assert bot_id is not None
+        bot = world.ensure_bot(bot_id)
+        user = self._user(p, "user_id")
+        if (bot.id, user.id) not in world.blocked:
+            world.blocked.add((bot.id, user.id))
+            self.emu.hub.push(
+                bot.id,
+                "my_chat_member",
+                {
+                    "chat": world.chat_api(user),
+                    "from": user.to_api(),
+                    "date": _now(),
+                    "old_chat_member": {"status": "member", "user": bot.user.to_api()},
+                    "new_chat_member": {
+                        "status": "kicked",
+                        "user": bot.user.to_api(),
+                        "until_date": 0,
+                    },
+                },
+            )
+        return {"bot_id": bot.id, "user_id": user.id, "blocked": True}
+
+    def _private_bot(self, user: User, p: Params) -> int:
+        world = self.emu.world
+        bot_id = p.integer("bot_id")
+        started = sorted(b for (b, u) in world.started if u == user.id)
+        if bot_id is None:
+            if len(started) != 1:
+                raise bad_request(
+                    "bot_id is required: the user has started "
+                    f"{len(started)} bots, so the private chat is ambiguous"
+                )
+            bot_id = started[0]
+        if bot_id not in started:
+            raise bad_request(f"user {user.id} has not started bot {bot_id}")
+        if (bot_id, user.id) in world.blocked:
+            raise bad_request(f"user {user.id} has blocked bot {bot_id}")
+        return bot_id
+
+    async def send(self, p: Params, upload: IO[bytes] | None) -> dict[str, Any]:
+        world = self.emu.world
+        user = self._user(p, "from_user_id")
+        chat = world.resolve_chat(p.chat_id())
+        text = p.text("text")
+        caption = p.text("caption")
+        record = await self._file(p, upload)
+        if text is None and record is None:
+            raise bad_request("a message needs text or a file")
+        body: dict[str, Any] = {}
+        if record is None:
+            body["text"] = text
+            if entities := detect_entities(text or ""):
+                body["entities"] = entities
+        elif caption:
+            body["caption"] = caption
+            if entities := detect_entities(caption):
+                body["caption_entities"] = entities
+        if isinstance(chat, User):
+            if chat.id != user.id:
+                raise bad_request("a user can only write in their own private chat")
+            return self._deliver_private(self._private_bot(user, p), user, body, record)
+        if user.id not in chat.member_user_ids:
+            raise bad_request(f"user {user.id} is not a member of chat {chat.id}")
+        return self._deliver_group(chat, user, body, record)
+
+    async def _file(self, p: Params, upload: IO[bytes] | None) -> FileRecord | None:
+        spec = p.json("file", "file")
+        if spec is None and upload is None:
+            return None
+        spec = spec if isinstance(spec, dict) else {}
+        fp = Params(spec) if spec else p
+        kind = fp.text("kind", empty_error="file.kind is required")
+        if kind not in MEDIA_KINDS:
+            raise bad_request(f"file.kind must be one of {', '.join(MEDIA_KINDS)}")
+        if upload is None:
+            encoded = fp.text("base64", empty_error="file.base64 is required")
+            try:
+                upload = io.BytesIO(base64.b64decode(encoded or "", validate=True))
+            except (binascii.Error, ValueError):
+                raise bad_request("file.base64 is not valid base64") from None
+        return await store_upload(
+            self.emu,
+            upload,
+            kind,
+            mime_type=fp.text("mime_type"),
+            file_name=fp.text("file_name"),
+            duration=fp.integer("duration") or 0,
+        )
+
+    def _for_bot(self, bot_id: int, stored: StoredMessage) -> dict[str, Any]:
+        if stored.file is None:
+            return stored.api
+        bot = self.emu.world.bots[bot_id]
+        key, obj = media_object(self.emu, bot, stored.file)
+        return stored.api | {key: obj}
+
+    def _deliver_private(
+        self, bot_id: int, user: User, body: dict[str, Any], record: FileRecord | None
+    ) -> dict[str, Any]:
+        if record is not None:
+            key, obj = media_object(self.emu, self.emu.world.bots[bot_id], record)
+            body = body | {key: obj}
+        elif body.get("text", "").startswith("/") and "entities" not in body:
+            body["entities"] = detect_entities(body["text"])
+        stored = self.emu.world.store_message(
+            user, bot_id, user.id, {"from": user.to_api()} | body, record
+        )
+        self.emu.hub.push(bot_id, "message", stored.api)
+        return stored.api
+
+    def _deliver_group(
+        self, chat: Chat, user: User, body: dict[str, Any], record: FileRecord | None
+    ) -> dict[str, Any]:
+        world = self.emu.world
+        author = (
+            {"sender_chat": chat.to_api()} if chat.type == "channel" else {"from": user.to_api()}
+        )
+        if record is not None:
+            key, obj = (
+                media_object(self.emu, world.bots[min(chat.bot_ids)], record)
+                if chat.bot_ids
+                else ("", None)
+            )
+            if key:
+                body = body | {key: obj}
+        stored = world.store_message(chat, 0, user.id, author | body, record)
+        kind = "channel_post" if chat.type == "channel" else "message"
+        for bot_id in sorted(chat.bot_ids):
+            self.emu.hub.push(bot_id, kind, self._for_bot(bot_id, stored))
+        return stored.api
+
+    def callback(self, p: Params) -> dict[str, Any]:
+        world = self.emu.world
+        user = self._user(p, "from_user_id")
+        chat = world.resolve_chat(p.chat_id())
+        message_id = p.integer("message_id", empty_error="message_id is required")
+        data = p.text("data", empty_error="data is required")
+        bot_id = self._private_bot(user, p) if isinstance(chat, User) else p.integer("bot_id")
+        candidates = [bot_id] if bot_id is not None else sorted(world.bots)
+        for candidate in candidates:
+            stored = world.find_message(chat, candidate, message_id or 0)
+            if stored is not None and stored.sender_id == candidate:
+                query_id = str(secrets.randbits(63))
+                world.callbacks[query_id] = (candidate, False)
+                query = {
+                    "id": query_id,
+                    "from": user.to_api(),
+                    "message": self._for_bot(candidate, stored),
+                    "chat_instance": str(abs(hash((chat.id, candidate))) % 10**18),
+                    "data": data,
+                }
+                self.emu.hub.push(candidate, "callback_query", query)
+                return query
+        raise bad_request("no bot message with this message_id in the chat")
+
+    def messages(self, chat_id: int, bot_id: int | None) -> list[dict[str, Any]]:
+        world = self.emu.world
+        found: list[StoredMessage] = []
+        for key in world.conversations_of(chat_id):
+            if bot_id is None or key[1] in (bot_id, 0):
+                found.extend(world.messages[key])
+        if not found and world.chats.get(chat_id) is None and world.users.get(chat_id) is None:
+            raise bad_request("chat not found")
+        return [self._describe(m) for m in sorted(found, key=lambda m: m.seq)]
+
+    def _describe(self, m: StoredMessage) -> dict[str, Any]:
+        world = self.emu.world
+        api = m.api
+        out: dict[str, Any] = {
+            "message_id": m.message_id,
+            "sender": {"type": "bot" if m.sender_id in world.bots else "user", "id": m.sender_id},
+            "date": api["date"],
+            "deleted": m.deleted,
+        }
+        if m.bot_id is not None:
+            out["bot_id"] = m.bot_id
+        for key in ("text", "caption", "reply_markup", "edit_date"):
+            if key in api:
+                out[key] = api[key]
+        if "reply_to_message" in api:
+            out["reply_to_message_id"] = api["reply_to_message"]["message_id"]
+        if m.file is not None:
+            out["media"] = {
+                "kind": m.file.kind,
+                "file_unique_id": m.file.unique_id,
+                "file_name": m.file.file_name,
+                "size": m.file.size,
+            }
+        out["edit_history"] = m.history
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        bots = {str(bot_id): s.to_json() for bot_id, s in sorted(self.emu.stats.items())}
+        totals = {
+            "sends_accepted": sum(s.sends_accepted for s in self.emu.stats.values()),
+            "r429": sum(s.r429_limit + s.r429_injected for s in self.emu.stats.values()),
+        }
+        return {"bots": bots, "totals": totals}
+
+    def set_faults(self, p: Params) -> dict[str, Any]:
+        current = dataclasses.asdict(self.emu.faults.faults)
+        for name, value in current.items():
+            if p.has(name):
+                raw = p.raw(name)
+                if isinstance(raw, bool) or not isinstance(raw, int | float):
+                    raise bad_request(f"{name} must be a number")
+                current[name] = type(value)(raw)
+        try:
+            faults = Faults(**current)
+        except ConfigError as exc:
+            raise bad_request(str(exc)) from None
+        self.emu.set_faults(faults)
+        return dataclasses.asdict(faults)
+
+    def config(self) -> dict[str, Any]:
+        cfg = self.emu.config
+        lim = cfg.limits
+        return {
+            "limits": {
+                "bot": str(lim.bot),
+                "private": str(lim.private),
+                "private_burst": lim.private_burst,
+                "group": str(lim.group),
+                "paid": str(lim.paid),
+                "speed": lim.speed,
+                "enforce_retry_after": lim.enforce_retry_after,
+            },
+            "faults": dataclasses.asdict(self.emu.faults.faults),
+            "local": cfg.local,
+        }
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time())
