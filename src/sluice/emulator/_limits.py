@@ -115,7 +115,8 @@ class FloodModel:
         self.clock = clock
         self._bots: dict[tuple[int, bool], _Window] = {}
         self._chats: dict[tuple[int, int], _Window | _Bucket] = {}
-        self._blocked: dict[tuple[int, int | None], float] = {}
+        # Closed scopes: (bot, None, paid) for a bot's own limit, (bot, chat, False) for a chat.
+        self._blocked: dict[tuple[int, int | None, bool], float] = {}
         self._since_prune = 0
 
     def admit(
@@ -123,8 +124,9 @@ class FloodModel:
     ) -> Admission:
         """Admit (and count) one call of ``bot_id`` into ``chat_id``, or refuse it."""
         now = self.clock()
-        bot_scope = (bot_id, None)
-        for scope, name in ((bot_scope, "bot"), ((bot_id, chat_id), "chat")):
+        bot_scope = (bot_id, None, paid)
+        chat_scope = (bot_id, chat_id, False)
+        for scope, name in ((bot_scope, "bot"), (chat_scope, "chat")):
             until = self._blocked.get(scope)
             if until is not None:
                 if until - now > _EPS:
@@ -144,7 +146,7 @@ class FloodModel:
                 if bot_wait > 0:
                     self._blocked[bot_scope] = now + _whole_seconds(bot_wait)
                 if chat_wait > 0:
-                    self._blocked[(bot_id, chat_id)] = now + _whole_seconds(chat_wait)
+                    self._blocked[chat_scope] = now + _whole_seconds(chat_wait)
             return Admission(retry_after, scope_name)
 
         bot_window.record(now)
@@ -159,7 +161,7 @@ class FloodModel:
         """Close a scope as a 429 answered for another reason (an injected fault) would."""
         if self.limits.enforce_retry_after:
             until = self.clock() + retry_after
-            scope = (bot_id, chat_id)
+            scope = (bot_id, chat_id, False)
             self._blocked[scope] = max(until, self._blocked.get(scope, until))
 
     def prune(self) -> None:

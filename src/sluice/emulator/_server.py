@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 from collections.abc import Generator
 from types import TracebackType
@@ -18,7 +19,8 @@ __all__ = ["EmulatorServer"]
 
 
 class _EmbeddedServer(uvicorn.Server):
-    # Embedded in a test or the demo, the host program owns SIGINT/SIGTERM.
+    # uvicorn would re-raise a captured signal after shutdown; the emulator's
+    # owner decides what SIGINT/SIGTERM mean (see ``start(handle_signals=...)``).
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
@@ -57,6 +59,7 @@ class EmulatorServer:
         return f"http://{host}:{self.port}"
 
     async def start(self, *, handle_signals: bool = False) -> None:
+        """Bind and serve; with ``handle_signals``, SIGINT and SIGTERM stop the server."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,14 +73,22 @@ class EmulatorServer:
             lifespan="off",
             timeout_keep_alive=30,
         )
-        server_cls = uvicorn.Server if handle_signals else _EmbeddedServer
-        self._server = server = server_cls(config)
+        self._server = server = _EmbeddedServer(config)
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             if self._task.done():
                 self._task.result()
                 raise RuntimeError("the emulator's HTTP server stopped while starting")
             await asyncio.sleep(0.005)
+
+    def request_stop(self) -> None:
+        """Ask the server to stop; :meth:`wait_closed` returns once it has."""
+        if self._server is not None:
+            self._server.should_exit = True
 
     async def wait_closed(self) -> None:
         """Wait until the server stops (after :meth:`stop` or a signal)."""

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from support import Sim
+
+from sluice.emulator import EmulatorConfig, EmulatorServer
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(seed=1)
+
+
+@pytest.fixture
+async def server(emulator_config: EmulatorConfig) -> AsyncIterator[EmulatorServer]:
+    async with EmulatorServer(emulator_config) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def http(server: EmulatorServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def sim(http: httpx.AsyncClient) -> Sim:
+    return Sim(http)

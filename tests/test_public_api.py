@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+
+@pytest.mark.parametrize("module_name", ["sluice", "sluice.emulator", "sluice.cli"])
+def test_all_is_sorted_and_complete(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported)
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name not in {"annotations"}
+    }
+    assert public <= set(exported) | {"__version__"}
+    for name in exported:
+        assert hasattr(module, name)
