@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from support import Sim
 
 from sluice.emulator import EmulatorConfig, EmulatorServer
+from support import Sim
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import time
 import httpx
 import pytest
 from rich.console import Console
-from support import TOKEN_A
 from typer.testing import CliRunner
 
 from sluice.cli import app
 from sluice.cli._demo import run_demo
+from support import TOKEN_A
 
 runner = CliRunner()
 

@@ -67,8 +67,8 @@ def _build_dispatcher() -> Dispatcher:
     return dp
 
 
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float = _WAIT) -> bool:
-    deadline = time.monotonic() + timeout
+async def _until(check: Callable[[], Awaitable[bool]], limit_s: float = _WAIT) -> bool:
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if await check():
             return True

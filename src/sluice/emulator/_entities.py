@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 __all__ = ["EntityParseError", "detect_entities", "parse_text", "utf16_len", "validate_entities"]
@@ -48,6 +48,10 @@ def _table(pairs: str) -> dict[str, str]:
     return {key: value for key, _, value in (pair.partition(":") for pair in pairs.split())}
 
 
+def _words(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 _HTML_TAGS = _table(
     "b:bold strong:bold i:italic em:italic u:underline ins:underline s:strikethrough "
     "strike:strikethrough del:strikethrough tg-spoiler:spoiler span:spoiler a:a "
@@ -55,48 +59,58 @@ _HTML_TAGS = _table(
 )
 _HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 # TDLib orders entities sharing a range by these priorities; the rest rank 50.
-_PRIORITY = {
-    key: int(value)
-    for key, value in _table(
-        "blockquote:0 expandable_blockquote:0 pre:11 code:20 text_link:49 text_mention:49 "
-        "bold:90 italic:91 underline:92 strikethrough:93 spoiler:94 custom_emoji:99"
-    ).items()
-}
+_PRIORITY = _table(
+    "blockquote:0 expandable_blockquote:0 pre:11 code:20 text_link:49 text_mention:49 "
+    "bold:90 italic:91 underline:92 strikethrough:93 spoiler:94 custom_emoji:99"
+)
 _V2_NAMES = _table(
     "bold:Bold italic:Italic underline:Underline strikethrough:Strikethrough spoiler:Spoiler "
     "text_link:TextUrl code:Code custom_emoji:CustomEmoji blockquote:BlockQuote"
 )
-_V2_CLOSERS = _table("bold:* code:` pre:``` text_link:] custom_emoji:] underline:__ spoiler:||")
-_V2_CLOSERS["strikethrough"] = "~"
-_V2_RESERVED = "_*[]()~`>#+-=|{}.!\n"
-_FOUND = frozenset(
-    "mention hashtag cashtag bot_command url email phone_number bank_card_number".split()  # noqa: SIM905
+_V2_CLOSERS = _table(
+    "bold:* code:` pre:``` text_link:] custom_emoji:] underline:__ spoiler:|| strikethrough:~"
 )
-_GIVEN = frozenset(
-    "bold italic underline strikethrough spoiler blockquote expandable_blockquote code pre "  # noqa: SIM905
-    "text_link text_mention custom_emoji date_time".split()
+_V2_RESERVED = "_*[]()~`>#+-=|{}.!\n"
+_FOUND = _words("mention hashtag cashtag bot_command url email phone_number bank_card_number")
+_GIVEN = _words(
+    "bold italic underline strikethrough spoiler blockquote expandable_blockquote code pre "
+    "text_link text_mention custom_emoji date_time"
 )
 # TDLib links a bare domain only under a TLD it knows (about 1500); these are the common ones.
-_TLDS = frozenset(
-    "com net org edu gov info biz name pro io co me dev app ai xyz online site store tech blog "  # noqa: SIM905
+_TLDS = _words(
+    "com net org edu gov info biz name pro io co me dev app ai xyz online site store tech blog "
     "shop cloud page link live news top club space website world fun tv cc ws gg im to fm ly su "
     "eu us uk ru id my sg de fr it es nl be ch at se no fi dk pl cz ua by kz jp cn kr in br ar "
     "mx ca au nz za tr ir il gr pt ro hu bg rs hr sk lt lv ee is ie md am ge az uz vn th ph hk "
-    "tw ae sa eg ng ke рф рус укр".split()
+    "tw ae sa eg ng ke рф рус укр"
 )
 _LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_WORD_ASCII = frozenset(string.ascii_letters + string.digits + "_")
 _SPACES = re.compile(r"[ \t\r\n\v\f]*")
 _TAG_NAME = re.compile(r"[^ \t\r\n\v\f\0>]*")
-_ATTRIBUTE = re.compile(r"[^ \t\r\n\v\f\0=>/\"']*")
+_ATTRIBUTE = re.compile(r"[ \t\r\n\v\f]*(?P<name>[^ \t\r\n\v\f\0=>/\"']*)[ \t\r\n\v\f]*(?P<eq>=?)")
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9.-]*")
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?![\w@/?#:-]|\.\w)", re.ASCII)
-_URL = re.compile(
-    r"(?:(?P<scheme>[a-z][a-z0-9+-]*)://)?(?P<host>[\w~-]+(?:\.[\w~-]+)+)"
-    r"(?::(?P<port>[0-9]+))?(?P<path>[/?#][^\s<>\"«»]*)?",
-    re.IGNORECASE,
+_REFERENCE = re.compile(r"&(?:#x([0-9a-fA-F]*)|#([0-9]*)|([A-Za-z]*))")
+_LINK = re.compile(r"(?:(tg|ton):(?://)?)?(?:([^:/?#@\[\]]*)://)?([^/?#]*)(.*)", re.S | re.I)
+_FINDERS = (
+    ("mention", re.compile(r"@([A-Za-z0-9_]*)")),
+    ("bot_command", re.compile(r"/([A-Za-z0-9_]*)(@[A-Za-z0-9_]*)?")),
+    ("hashtag", re.compile(r"#([\w\u200c\xb7\u0d80-\u0dff]*)")),
+    ("cashtag", re.compile(r"\$(1INCH|[A-Z]*)")),
+    (
+        "email",
+        re.compile(
+            r"(?<![\w.+@-])([\w.+-]+)@(?:[a-z0-9](?:[\w-]{0,28}[a-z0-9])?\.){1,6}[a-z]{2,8}"
+            r"(?![\w@/?#:-])",
+            re.A | re.I,
+        ),
+    ),
+    (
+        "url",
+        re.compile(
+            r"(?:([a-z][a-z0-9+-]*)://)?([\w~-]+(?:\.[\w~-]+)+)(:[0-9]+)?([/?#][^\s<>\"«»]*)?", re.I
+        ),
+    ),
 )
-_BAD_PATH_END = ".:;,('?!`"
 
 
 def utf16_len(text: str) -> int:
@@ -119,15 +133,7 @@ def parse_text(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, o
     plain, entities = parser(text)
     # Nothing can be formatted inside code: Telegram drops what is nested in it.
     codes = [e for e in entities if e.type in ("code", "pre")]
-    entities = [
-        e
-        for e in entities
-        if not any(
-            c != e and c.offset <= e.offset and e.offset + e.length <= c.offset + c.length
-            for c in codes
-        )
-    ]
-    return plain, _dicts(entities)
+    return plain, _dicts([e for e in entities if not any(_within(e, c) for c in codes)])
 
 
 def validate_entities(text: str, entities: object) -> list[dict[str, object]]:
@@ -141,33 +147,44 @@ def validate_entities(text: str, entities: object) -> list[dict[str, object]]:
     if not isinstance(entities, list):
         raise EntityParseError("Bad Request: expected an Array of MessageEntity")
     read = [_read_given(raw) for raw in entities]
-    given = sorted((_given(*item) for item in read if item is not None), key=_key)
+    given = [_given(*item) for item in read if item is not None]
     for e in given:
         for name, value in (("offset", e.offset), ("length", e.length)):
             if not 0 <= value <= 1_000_000:
                 raise EntityParseError(
                     f"Bad Request: receive an entity with incorrect {name} {value}"
                 )
-    given = [e for e in given if e.length]
-    _check_bounds(text, given)
+    given = sorted((e for e in given if e.length), key=_key)
+    size = utf16_len(text)
+    for e in given:
+        if e.offset > size:
+            raise EntityParseError(
+                f"Bad Request: entity begins after the end of the text at UTF-16 offset {e.offset}"
+            )
+    for e in given[::-1]:
+        if e.offset + e.length > size:
+            raise EntityParseError(
+                f"Bad Request: entity beginning at UTF-16 offset {e.offset} ends after the end "
+                f"of the text at UTF-16 offset {e.offset + e.length}"
+            )
     return _dicts(given)
 
 
 def detect_entities(text: str) -> list[dict[str, object]]:
     """Mentions, bot commands, hashtags, cashtags, URLs and emails Telegram finds in ``text``."""
-    found = [_mentions, _bot_commands, _hashtags, _cashtags, _emails, _urls]
-    spans = sorted(
-        (_Entity(b, e - b, kind) for find in found for b, e, kind in find(text)), key=_key
-    )
     units = [0]
     for ch in text:
         units.append(units[-1] + _units(ch))
     kept: list[_Entity] = []
-    for e in spans:  # a later match overlapping an earlier one is no entity
-        if not kept or e.offset >= kept[-1].offset + kept[-1].length:
-            kept.append(e)
-    return _dicts([_Entity(units[e.offset], units[e.offset + e.length] - units[e.offset], e.type)
-                   for e in kept])  # fmt: skip
+    for begin, end, kind in sorted(_find(text), key=lambda f: (f[0], -f[1])):
+        if not kept or units[begin] >= kept[-1].offset + kept[-1].length:
+            kept.append(_Entity(units[begin], units[end] - units[begin], kind))
+    return _dicts(kept)
+
+
+def _within(inner: _Entity, outer: _Entity) -> bool:
+    starts_inside = outer.offset <= inner.offset and inner != outer
+    return starts_inside and inner.offset + inner.length <= outer.offset + outer.length
 
 
 def _bad(message: str) -> EntityParseError:
@@ -176,10 +193,10 @@ def _bad(message: str) -> EntityParseError:
 
 def _at(s: str, i: int) -> str:
     # TDLib scans NUL-terminated strings; a "\0" past the end keeps its checks as they are.
-    return s[i] if i < len(s) else "\0"
+    return s[i] if 0 <= i < len(s) else "\0"
 
 
-def _skip(pattern: re.Pattern[str], s: str, i: int) -> int:
+def _end(pattern: re.Pattern[str], s: str, i: int) -> int:
     match = pattern.match(s, i)
     return match.end() if match else i
 
@@ -197,7 +214,8 @@ def _units(ch: str) -> int:
 
 
 def _key(e: _Entity) -> tuple[int, int, int]:
-    return e.offset, -e.length, 10 if e.type == "pre" and e.extra else _PRIORITY.get(e.type, 50)
+    priority = 10 if e.type == "pre" and e.extra else int(_PRIORITY.get(e.type, 50))
+    return e.offset, -e.length, priority
 
 
 def _dicts(entities: list[_Entity]) -> list[dict[str, object]]:
@@ -209,10 +227,15 @@ def _dicts(entities: list[_Entity]) -> list[dict[str, object]]:
     return result
 
 
-def _html_entity(s: str, i: int) -> tuple[str, int] | None:
-    """The character of the ``&...;`` reference at ``s[i]`` and the index after it, if valid."""
-    match = re.compile(r"&(?:#x([0-9a-fA-F]*)|#([0-9]*)|([A-Za-z]*))").match(s, i)
-    assert match is not None
+def _language(language: str) -> Extra:
+    return (("language", language),) if language else ()
+
+
+def _reference(s: str, i: int) -> tuple[str, int] | None:
+    """The character the ``&...;`` at ``s[i]`` stands for and the index after it, if any."""
+    match = _REFERENCE.match(s, i)
+    if match is None:
+        return None
     hexa, decimal, name = match.groups()
     if name is not None:
         char = _HTML_NAMED.get(name)
@@ -222,10 +245,16 @@ def _html_entity(s: str, i: int) -> tuple[str, int] | None:
     return None if char is None else (char, match.end() + (_at(s, match.end()) == ";"))
 
 
-def _html_quoted(s: str, i: int) -> tuple[str, int]:
+def _html_value(s: str, i: int) -> tuple[str, int]:
+    """An attribute value at ``s[i]``: quoted, with references decoded, or a name token."""
+    if s[i] not in "'\"":
+        end = _end(_NAME_TOKEN, s, i)
+        if not _is_space(_at(s, end)) and _at(s, end) != ">":
+            raise _bad(f"Unexpected end of name token at byte offset {_byte(s, i)}")
+        return s[i:end].translate(_LOWER), end
     quote, i, chars = s[i], i + 1, []
     while _at(s, i) not in (quote, "\0"):
-        char, i = (_html_entity(s, i) if s[i] == "&" else None) or (s[i], i + 1)
+        char, i = (_reference(s, i) if s[i] == "&" else None) or (s[i], i + 1)
         chars.append(char)
     return "".join(chars), i + (_at(s, i) == quote)
 
@@ -237,75 +266,56 @@ def _parse_html(s: str) -> tuple[str, list[_Entity]]:
     pos = i = 0
     surrogate = False
     while i < len(s):
-        decoded = _html_entity(s, i) if s[i] == "&" else None
+        decoded = _reference(s, i) if s[i] == "&" else None
         if decoded is not None or s[i] != "<":
             char, i = decoded or (s[i], i + 1)
             surrogate |= "\ud800" <= char <= "\udfff"
             out.append(char)
             pos += _units(char)
             continue
-        begin, i = i, i + 1
+        begin, i = i, _end(_TAG_NAME, s, i + 1)
         where = f"at byte offset {_byte(s, begin)}"
-        if _at(s, i) != "/":
-            i = _skip(_TAG_NAME, s, i)
-            if _at(s, i) == "\0":
-                raise _bad(f"Unclosed start tag {where}")
-            tag = s[begin + 1 : i].translate(_LOWER)
-            if tag not in _HTML_TAGS:
-                raise _bad(f'Unsupported start tag "{tag}" {where}')
-            argument = ""
-            while _at(s, i) != ">":
-                i = _skip(_SPACES, s, i)
-                if _at(s, i) == ">":
-                    break
-                name_start, i = i, _skip(_ATTRIBUTE, s, i)
-                name = s[name_start:i]
-                if not name:
-                    raise _bad(f'Empty attribute name in the tag "{tag}" {where}')
-                i = _skip(_SPACES, s, i)
-                if _at(s, i) == "=":
-                    i = _skip(_SPACES, s, i + 1)
-                if _at(s, i) == "\0":
-                    raise _bad(f'Unclosed start tag "{tag}" {where}')
-                if s[i - 1] != "=" or s[i] == "=":
-                    argument = "1" if (tag, name) == ("blockquote", "expandable") else argument
-                    continue
-                if s[i] in "'\"":
-                    value, i = _html_quoted(s, i)
-                else:
-                    token_start, i = i, _skip(_NAME_TOKEN, s, i)
-                    value = s[token_start:i].translate(_LOWER)
-                    if not _is_space(_at(s, i)) and _at(s, i) != ">":
-                        raise _bad(
-                            f"Unexpected end of name token at byte offset {_byte(s, token_start)}"
-                        )
-                if _at(s, i) == "\0":
-                    raise _bad(f"Unclosed start tag {where}")
-                prefix = {("code", "class"): "language-", ("span", "class"): "tg-"}.get((tag, name))
-                if (tag, name) in (("a", "href"), ("tg-emoji", "emoji-id")):
-                    argument = value
-                elif prefix is not None and value.startswith(prefix):
-                    argument = value[len(prefix) :]
-                elif (tag, name) == ("blockquote", "expandable"):
-                    argument = "1"
-            if tag == "span" and argument != "spoiler":
-                raise _bad(f'Tag "span" must have class "tg-spoiler" {where}')
-            stack.append(_Open(tag, argument, pos, begin, len(out)))
-            i += 1
+        if s[begin + 1 : begin + 2] == "/":
+            end_tag = s[begin + 2 : i].translate(_LOWER)
+            i = _end(_SPACES, s, i)
+            if not stack:
+                raise _bad(f"Unexpected end tag {where}")
+            if _at(s, i) != ">":
+                raise _bad(f"Unclosed end tag {where}")
+            top, i = stack.pop(), i + 1
+            if end_tag and end_tag != top.type:
+                raise _bad(
+                    f'Unmatched end tag {where}, expected "</{top.type}>", found "</{end_tag}>"'
+                )
+            if pos > top.offset:
+                _close_html(top, pos - top.offset, entities, "".join(out[top.out_start :]))
             continue
-        if not stack:
-            raise _bad(f"Unexpected end tag {where}")
-        i = _skip(_TAG_NAME, s, i)
-        end_tag = s[begin + 2 : i].translate(_LOWER)
-        i = _skip(_SPACES, s, i)
-        if _at(s, i) != ">":
-            raise _bad(f"Unclosed end tag {where}")
-        i += 1
-        top = stack.pop()
-        if end_tag and end_tag != top.type:
-            raise _bad(f'Unmatched end tag {where}, expected "</{top.type}>", found "</{end_tag}>"')
-        if pos > top.offset:
-            _close_html(top, pos - top.offset, entities, "".join(out[top.out_start :]))
+        if _at(s, i) == "\0":
+            raise _bad(f"Unclosed start tag {where}")
+        tag, argument = s[begin + 1 : i].translate(_LOWER), ""
+        if tag not in _HTML_TAGS:
+            raise _bad(f'Unsupported start tag "{tag}" {where}')
+        while (attribute := _ATTRIBUTE.match(s, i)) and _at(s, attribute.start("name")) != ">":
+            name, has_value, i = attribute["name"], attribute["eq"], attribute.end()
+            i = _end(_SPACES, s, i) if has_value else i
+            if not name:
+                raise _bad(f'Empty attribute name in the tag "{tag}" {where}')
+            if _at(s, i) == "\0":
+                raise _bad(f'Unclosed start tag "{tag}" {where}')
+            value, i = _html_value(s, i) if has_value else ("", i)
+            if has_value and _at(s, i) == "\0":
+                raise _bad(f"Unclosed start tag {where}")
+            prefix = {("code", "class"): "language-", ("span", "class"): "tg-"}.get((tag, name))
+            if has_value and (tag, name) in (("a", "href"), ("tg-emoji", "emoji-id")):
+                argument = value
+            elif prefix is not None and value.startswith(prefix):
+                argument = value[len(prefix) :]
+            elif (tag, name) == ("blockquote", "expandable"):
+                argument = "1"
+        i = attribute.start("name") + 1 if attribute else i + 1
+        if tag == "span" and argument != "spoiler":
+            raise _bad(f'Tag "span" must have class "tg-spoiler" {where}')
+        stack.append(_Open(tag, argument, pos, begin, len(out)))
     if stack:
         raise _bad(f'Can\'t find end tag corresponding to start tag "{stack[-1].type}"')
     if surrogate:
@@ -318,27 +328,22 @@ def _parse_html(s: str) -> tuple[str, list[_Entity]]:
 
 
 def _close_html(top: _Open, length: int, entities: list[_Entity], inner: str) -> None:
-    last = entities[-1] if entities else None
-    same = last is not None and (last.offset, last.length) == (top.offset, length)
+    last = entities[-1] if entities else _Entity(-1, 0, "")
+    same = (last.offset, last.length) == (top.offset, length)
     if top.type == "a":
         link = _link(top.argument or inner)
         entities.extend([_Entity(top.offset, length, *link)] if link else [])
     elif top.type == "tg-emoji":
         entities.append(_Entity(top.offset, length, "custom_emoji", _emoji_id(top.argument)))
-    elif same and last and last.type == "code" and last.extra and top.type == "pre":
+    elif same and top.type == "pre" and last.type == "code" and last.extra:
         entities[-1] = last._replace(type="pre")
-    elif same and last and last.type == "pre" and top.argument and top.type == "code":
-        entities[-1] = last._replace(extra=(("language", top.argument),))
-    elif top.type == "code":
-        entities.append(_Entity(top.offset, length, "code", _language(top.argument)))
+    elif same and top.type == "code" and last.type == "pre" and not last.extra and top.argument:
+        entities[-1] = last._replace(extra=_language(top.argument))
     elif top.type == "blockquote" and top.argument:
         entities.append(_Entity(top.offset, length, "expandable_blockquote"))
     else:
-        entities.append(_Entity(top.offset, length, _HTML_TAGS[top.type]))
-
-
-def _language(language: str) -> Extra:
-    return (("language", language),) if language else ()
+        extra = _language(top.argument) if top.type == "code" else ()
+        entities.append(_Entity(top.offset, length, _HTML_TAGS[top.type], extra))
 
 
 def _v2_error(top: _Open, s: str) -> EntityParseError:
@@ -359,7 +364,7 @@ def _read_url(s: str, i: int, what: str) -> tuple[str, int]:
 
 
 def _pre_start(s: str, i: int) -> tuple[str, int]:
-    """The language after an opening ``` ending before ``s[i]``, and where the code begins."""
+    """The language after an opening ``` that ends before ``s[i]``, and where the code begins."""
     language, end = "", i
     while not _is_space(_at(s, end)) and _at(s, end) != "`":
         end += 1
@@ -390,24 +395,21 @@ def _parse_markdown_v2(s: str) -> tuple[str, list[_Entity]]:
             can_start_quote = can_start_quote and c == "\r"
             continue
         top = stack[-1] if stack else None
-        if top is None or top.type == "blockquote":
+        if top is None or (have_quote and c == "\n" and nxt != ">") or top.type == "blockquote":
             is_end = top is not None and have_quote and c == "\n" and nxt != ">"
-        elif have_quote and c == "\n" and nxt != ">":
-            is_end = True
         elif top.type == "italic":
             is_end = c == "_" and nxt != "_"
         else:
             is_end = s.startswith(_V2_CLOSERS[top.type], i)
-        if not is_end:
+        if top is None or not is_end:
             start, argument = i, ""
             if c in "*~[" or (c == "_" and nxt != "_"):
                 kind = {"*": "bold", "~": "strikethrough", "[": "text_link", "_": "italic"}[c]
             elif c + nxt in ("__", "||", "!["):
                 kind, i = {"__": "underline", "||": "spoiler", "![": "custom_emoji"}[c + nxt], i + 1
             elif s.startswith("```", i):
-                kind = "pre"
                 argument, i = _pre_start(s, i + 3)
-                i -= 1
+                kind, i = "pre", i - 1
             elif c == "`":
                 kind = "code"
             elif c == "\n":
@@ -425,7 +427,6 @@ def _parse_markdown_v2(s: str) -> tuple[str, list[_Entity]]:
                 )
             stack.append(_Open(kind, argument, pos, start, len(out)))
             continue
-        assert top is not None
         kind = top.type
         if c == "\n" and kind != "blockquote":
             # "||" ending the last line of a quote makes the quote expandable.
@@ -450,7 +451,7 @@ def _parse_markdown_v2(s: str) -> tuple[str, list[_Entity]]:
             if nxt != "(":
                 raise _bad("Custom emoji entity must contain a tg://emoji URL")
             url, i = _read_url(s, i + 2, "a custom emoji URL")
-            extra = _emoji_id(_tg_link_id(url, "emoji") or "")
+            extra = _emoji_id(_tg_link_id(url, "emoji"))
         elif kind in ("blockquote", "expandable_blockquote"):
             have_quote, can_start_quote, skip = False, True, False
             out.append(c)
@@ -461,13 +462,10 @@ def _parse_markdown_v2(s: str) -> tuple[str, list[_Entity]]:
     if have_quote:
         kind = "blockquote"
         if stack[-1].type == "spoiler" and stack[-1].start == n - 2:
-            stack.pop()
             kind = "expandable_blockquote"
-        if stack[-1].type == "blockquote":
-            top = stack.pop()
-            entities.extend(
-                [_Entity(top.offset, pos - top.offset, kind)] if pos > top.offset else []
-            )
+            stack.pop()
+        if stack[-1].type == "blockquote" and pos > (quote := stack.pop()).offset:
+            entities.append(_Entity(quote.offset, pos - quote.offset, kind))
     if stack:
         raise _v2_error(stack[-1], s)
     return "".join(out), entities
@@ -479,8 +477,9 @@ def _parse_markdown(s: str) -> tuple[str, list[_Entity]]:
     pos, i, n = 0, -1, len(s)
     while (i := i + 1) < n:
         c = s[i]
-        if c not in "_*`[" or (c == "\\" and _at(s, i + 1) in "_*`["):
-            i += c == "\\"
+        escaped = c == "\\" and _at(s, i + 1) in "_*`["
+        if escaped or c not in "_*`[":
+            i += escaped
             out.append(s[i])
             pos += _units(s[i])
             continue
@@ -498,7 +497,7 @@ def _parse_markdown(s: str) -> tuple[str, list[_Entity]]:
         if pos > start and c == "[":
             url = "".join(out[out_start:])
             if _at(s, i + 1) == "(":
-                close = s.find(")", i + 2) % (n + 1)  # no ")": the URL runs to the end
+                close = s.find(")", i + 2) % (n + 1)  # without a ")" the URL runs to the end
                 url, i = s[i + 2 : close], close
             entities.extend([_Entity(start, pos - start, *link)] if (link := _link(url)) else [])
         elif pos > start:
@@ -515,11 +514,11 @@ _PARSERS: dict[str, Callable[[str], tuple[str, list[_Entity]]]] = {
 }
 
 
-def _tg_link_id(url: str, host: str) -> str | None:
+def _tg_link_id(url: str, host: str) -> str:
     """The ``id`` parameter of a ``tg://<host>?...`` link, as TDLib's LinkManager reads it."""
     match = re.fullmatch(rf"tg:(?://)?{host}/?\?([^#]*)(?:#.*)?", url.translate(_LOWER), re.S)
     params = (part.partition("=") for part in match.group(1).split("&")) if match else ()
-    return next((value for key, _, value in params if key == "id"), None)
+    return next((value for key, _, value in params if key == "id"), "")
 
 
 def _emoji_id(value: str) -> Extra:
@@ -530,9 +529,9 @@ def _emoji_id(value: str) -> Extra:
 
 def _link(url: str) -> tuple[str, Extra] | None:
     """The entity a link to ``url`` makes: text_mention for ``tg://user?id=``, None if bad."""
-    user_id = _tg_link_id(url, "user") or ""
+    user_id = _tg_link_id(url, "user")
     if re.fullmatch(r"[0-9]{1,19}", user_id) and 0 < int(user_id) < 2**63:
-        # Telegram fills in the whole User; the caller knows the users, this module does not.
+        # Telegram shows the whole User; the caller knows users, this module does not.
         return "text_mention", (("user", {"id": int(user_id)}),)
     try:
         return "text_link", (("url", _check_link(url)),)
@@ -542,35 +541,28 @@ def _link(url: str) -> tuple[str, Extra] | None:
 
 def _check_link(link: str) -> str:
     """``link`` as TDLib's LinkManager::check_link returns it, or ValueError(reason)."""
-    match = re.fullmatch(
-        r"(?:(tg|ton):(?://)?)?(?:([^:/?#@\[\]]*)://)?([^/?#]*)(.*)", link, re.S | re.I
-    )
+    match = _LINK.fullmatch(link)
     assert match is not None
     tg, scheme, authority, query = match.groups()
     scheme = (scheme or "http").translate(_LOWER)
-    if scheme not in ("http", "https"):
-        raise ValueError("Unsupported URL protocol")
     userinfo, _, host = authority.rpartition("@")
     host, _, port = host.translate(_LOWER).partition(":")
-    if not host or re.search(r"[\x00-\x20\"<>\[\\\]^`{|}\x7f]", host):
-        raise ValueError("URL host is empty" if not host else "Wrong URL host")
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
+    query = query.rstrip(" \t\r\n\v\f")
+    query = re.sub(r"[\x00-\x20]", lambda m: f"%{ord(m.group()):02X}", query).removeprefix("/")
+    if scheme not in ("http", "https"):
+        raise ValueError("Unsupported URL protocol")
+    if port and not (re.fullmatch("0*[0-9]{1,5}", port) and 0 < int(port) <= 65535):
         raise ValueError("Wrong port number specified in the URL")
-    port = port and f":{int(port)}"
-    query = re.sub(r"[\x00-\x20]", lambda m: f"%{ord(m.group()):02X}", query.rstrip(" \t\r\n\v\f"))
-    query = query if query.startswith("/") else "/" + query
+    if not host or re.search(r"[\x00-\x20\"<>\[\\\]^`{|}\x7f]", host):
+        raise ValueError("Wrong URL host" if host else "URL host is empty")
+    if tg and (match[2] is not None or userinfo or port):
+        raise ValueError(f"Wrong {tg.lower()} URL")
     if tg:
-        if (
-            scheme == "https"
-            or link.lower().startswith(("tg:http://", "tg://http://"))
-            or userinfo
-            or port
-        ):
-            raise ValueError(f"Wrong {tg.lower()} URL")
-        return f"{tg.lower()}://{host}{query[1:] if query.startswith('/?') else query}"
+        return f"{tg.lower()}://{host}{query if query.startswith('?') else '/' + query}"
     if "." not in host:
         raise ValueError("Wrong HTTP URL")
-    return f"{scheme}://{userinfo}{'@' * bool(userinfo)}{host}{port}{query}"
+    port = f":{int(port)}" if port else ""
+    return f"{scheme}://{userinfo}{'@' * bool(userinfo)}{host}{port}/{query}"
 
 
 def _field(obj: dict[str, object], name: str, kind: str, required: bool = True) -> object:
@@ -585,13 +577,12 @@ def _field(obj: dict[str, object], name: str, kind: str, required: bool = True) 
     if kind == "Object" or (kind == "String" and isinstance(value, str)):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(
-            f'Field "{name}" must be {"of type String" if kind == "String" else "a Number"}'
-        )
+        expected = "of type String" if kind == "String" else "a Number"
+        raise ValueError(f'Field "{name}" must be {expected}')
     if kind == "String":
         return str(value)
     limit = 2**31 if kind == "Int" else 2**63
-    if not re.fullmatch(r"-?[0-9]+", str(value)) or not -limit <= int(value) < limit:
+    if not re.fullmatch(r"-?[0-9]{1,20}", str(value)) or not -limit <= int(value) < limit:
         raise ValueError(f'Field "{name}" must be a valid Number')
     return int(value)
 
@@ -602,15 +593,13 @@ def _read_given(raw: object) -> tuple[str, int, int, dict[str, object]] | None:
         if not isinstance(raw, dict):
             raise ValueError("expected an Object")
         offset, length = _field(raw, "offset", "Int"), _field(raw, "length", "Int")
-        kind = _field(raw, "type", "String")
+        kind = str(_field(raw, "type", "String"))
         assert isinstance(offset, int)
         assert isinstance(length, int)
-        if kind == "":
-            raise ValueError("Type is not specified")
         if kind in _FOUND:
             return None
-        if not isinstance(kind, str) or kind not in _GIVEN:
-            raise ValueError("Unsupported type specified")
+        if kind not in _GIVEN:
+            raise ValueError("Unsupported type specified" if kind else "Type is not specified")
         fields: dict[str, object] = {}
         if kind == "text_link":
             fields["url"] = _field(raw, "url", "String")
@@ -647,33 +636,6 @@ def _given(kind: str, offset: int, length: int, fields: dict[str, object]) -> _E
     return _Entity(offset, length, kind, tuple(fields.items()))
 
 
-def _check_bounds(text: str, entities: list[_Entity]) -> None:
-    """The range errors TDLib's clean_input_string_with_entities gives."""
-    inside: dict[int, int] = {}  # UTF-16 offset within a surrogate pair -> next byte offset
-    units = size = 0
-    for ch in text:
-        units, size = units + _units(ch), size + len(ch.encode("utf-8", "surrogatepass"))
-        if ch > "\uffff":
-            inside[units - 1] = size
-    reason = ""
-    for e in entities:
-        end = e.offset + e.length
-        if e.offset in inside:
-            reason = (
-                f"entity begins in a middle of a UTF-16 symbol at byte offset {inside[e.offset]}"
-            )
-        elif end in inside:
-            reason = (f"entity beginning at UTF-16 offset {e.offset} ends in a middle of a UTF-16 "
-                      f"symbol at byte offset {inside[end]}")  # fmt: skip
-        elif e.offset > units:
-            reason = f"entity begins after the end of the text at UTF-16 offset {e.offset}"
-        elif end > units:
-            reason = (f"entity beginning at UTF-16 offset {e.offset} ends after the end of the "
-                      f"text at UTF-16 offset {end}")  # fmt: skip
-        if reason:
-            raise EntityParseError(f"Bad Request: {reason}")
-
-
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
@@ -682,104 +644,41 @@ def _is_hashtag_char(ch: str) -> bool:
     return ch.isalpha() or ch.isdecimal() or ch in "_\u200c\xb7" or "\u0d80" <= ch <= "\u0dff"
 
 
-def _run(t: str, i: int, allowed: frozenset[str] | str) -> int:
-    while i < len(t) and t[i] in allowed:
-        i += 1
-    return i
+def _find(t: str) -> Iterator[tuple[int, int, str]]:
+    """What TDLib's find_entities finds, as (start, end, type) in characters."""
+    for kind, pattern in _FINDERS:
+        for m in pattern.finditer(t):
+            start, end, body = m.start(), m.end(), m[1] or ""
+            before, after = _at(t, start - 1), _at(t, end)
+            if kind == "mention":
+                short_ok = len(body) >= 4 or body.lower() in ("gif", "vid", "pic")
+                ok = 2 <= len(body) <= 32 and short_ok and not _is_word(before) | _is_word(after)
+            elif kind == "bot_command":
+                ok = 1 <= len(body) <= 64 and 3 <= len(m[2] or "@bot") - 1 <= 32
+                ok = ok and not any(_is_word(ch) or ch in "/<>" for ch in before + after)
+            elif kind == "hashtag":
+                end = start + 1 + len(body[:256])  # at most 256 characters are part of it
+                ok = any(ch.isalpha() for ch in body[:256]) and not _is_hashtag_char(before)
+                ok = ok and after != "#"
+            elif kind == "cashtag":
+                ok = 1 <= len(body) <= 8
+                ok = ok and not any(ch == "$" or _is_hashtag_char(ch) for ch in before + after)
+            elif kind == "email":
+                parts = re.split("[.+]", body)
+                ok = len(parts) <= 11 and all(len(part) <= 26 for part in parts[:-1])
+                ok = ok and len(parts[-1]) <= 35
+            else:
+                ok = m[1] is not None or not (_is_word(before) or before in "/#@")
+                end, ok = _url_end(m), ok and _url_domain_ok(m[2], m[1])
+            if ok:
+                yield start, end, kind
 
 
-def _mentions(t: str) -> list[tuple[int, int, str]]:
-    found = []
-    for i in (m.start() for m in re.finditer("@", t)):
-        end = _run(t, i + 1, _WORD_ASCII)
-        name = t[i + 1 : end].translate(_LOWER)
-        if (i and _is_word(t[i - 1])) or not 2 <= len(name) <= 32 or _is_word(_at(t, end)):
-            continue
-        if len(name) >= 4 or name in ("gif", "vid", "pic"):
-            found.append((i, end, "mention"))
-    return found
-
-
-def _bot_commands(t: str) -> list[tuple[int, int, str]]:
-    found = []
-    for i in (m.start() for m in re.finditer("/", t)):
-        end = _run(t, i + 1, _WORD_ASCII)
-        if (i and (_is_word(t[i - 1]) or t[i - 1] in "/<>")) or not 1 <= end - i - 1 <= 64:
-            continue
-        if _at(t, end) == "@":
-            end, at = _run(t, end + 1, _WORD_ASCII), end
-            if not 3 <= end - at - 1 <= 32:
-                continue
-        if end == len(t) or not (_is_word(t[end]) or t[end] in "/<>"):
-            found.append((i, end, "bot_command"))
-    return found
-
-
-def _hashtags(t: str) -> list[tuple[int, int, str]]:
-    found = []
-    for i in (m.start() for m in re.finditer("#", t)):
-        j = i + 1
-        while j < len(t) and _is_hashtag_char(t[j]):
-            j += 1
-        body = t[i + 1 : min(j, i + 257)]  # a hashtag takes at most 256 characters
-        if (i and _is_hashtag_char(t[i - 1])) or _at(t, j) == "#":
-            continue
-        if any(ch.isalpha() for ch in body):
-            found.append((i, i + 1 + len(body), "hashtag"))
-    return found
-
-
-def _cashtags(t: str) -> list[tuple[int, int, str]]:
-    found = []
-    for i in (m.start() for m in re.finditer(r"\$", t)):
-        end = i + 6 if t.startswith("1INCH", i + 1) else _run(t, i + 1, string.ascii_uppercase)
-        before, after = (_at(t, i - 1) if i else " "), (_at(t, end) if end < len(t) else " ")
-        if 1 <= end - i - 1 <= 8 and not any(
-            ch == "$" or _is_hashtag_char(ch) for ch in before + after
-        ):
-            found.append((i, end, "cashtag"))
-    return found
-
-
-def _emails(t: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), "email") for m in _EMAIL.finditer(t) if _is_email(m.group())]
-
-
-def _is_email(s: str) -> bool:
-    """TDLib's is_email_address."""
-    user, _, domain = s.partition("@")
-    parts, labels = re.split(r"[.+]", user), domain.split(".")
-    if len(parts) > 11 or any(len(p) > 26 for p in parts[:-1]) or not 0 < len(parts[-1]) < 36:
-        return False
-    if not 2 <= len(labels) <= 7 or not re.fullmatch(r"[A-Za-z]{2,8}", labels[-1]):
-        return False
-    return all(
-        re.fullmatch(r"[A-Za-z0-9](?:[\w-]{0,28}[A-Za-z0-9])?", x, re.A) for x in labels[:-1]
-    )
-
-
-def _urls(t: str) -> list[tuple[int, int, str]]:
-    found = []
-    for m in _URL.finditer(t):
-        scheme, host, port, path = m.group("scheme", "host", "port", "path")
-        start, end = m.start(), m.end("host")
-        if scheme is not None and scheme.translate(_LOWER) not in ("http", "https", "ftp"):
-            continue
-        if scheme is None and start and (_is_word(t[start - 1]) or t[start - 1] in "/#@"):
-            continue
-        if port is None or (len(port.lstrip("0")) <= 5 and 0 < int(port) <= 65535):
-            end = m.end("port") if port else end
-            end += len(_trim_path(path or ""))
-        if _valid_domain(host, scheme is not None):
-            found.append((start, end, "url"))
-    return found
-
-
-def _trim_path(path: str) -> str:
-    """A URL path as TDLib keeps it: up to an unbalanced bracket, without closing punctuation."""
-    if path[:1] != "/" and not path[1:].rstrip(_BAD_PATH_END):
-        return ""
-    depth = dict.fromkeys("([{", 0)
+def _url_end(m: re.Match[str]) -> int:
+    """Where TDLib ends a URL: before closing punctuation and an unbalanced bracket."""
+    if m[3] and not (len(m[3].lstrip(":0")) <= 5 and 0 < int(m[3][1:]) <= 65535):
+        return m.end(2)
+    path, depth = m[4] or "", dict.fromkeys("([{", 0)
     for k, ch in enumerate(path):
         opener = {")": "(", "]": "[", "}": "{"}.get(ch, ch)
         if opener in depth:
@@ -787,21 +686,24 @@ def _trim_path(path: str) -> str:
             if depth[opener] < 0:
                 path = path[:k]
                 break
-    return path[:1] + path[1:].rstrip(_BAD_PATH_END)
+    path = path[:1] + path[1:].rstrip(".:;,('?!`")
+    return max(m.end(3), m.end(2)) + (len(path) if path[:1] == "/" or len(path) > 1 else 0)
 
 
-def _valid_domain(host: str, has_scheme: bool) -> bool:
+def _url_domain_ok(host: str, scheme: str | None) -> bool:
     """TDLib's fix_url check of a domain it found."""
-    labels = host.split(".")
-    tld, lower = labels[-1], labels[-1].lower()
+    labels, tld = host.split("."), host.rsplit(".", 1)[-1]
+    if scheme is not None and scheme.translate(_LOWER) not in ("http", "https", "ftp"):
+        return False
     if any(len(label) >= 64 or label.endswith("-") for label in labels):
         return False
     if all(label.isascii() and label.isdigit() for label in labels):
         return len(labels) == 4 and all(int(x) < 256 and (x == "0" or x[0] != "0") for x in labels)
     if len(tld) < 2 or "_" in labels[-2]:
         return False
-    if lower.startswith("xn--"):
+    if tld.startswith("xn--"):
         return len(tld) > 5 and tld[4:].isascii() and tld[4:].isalnum()
     # TDLib takes "COM" and "com" for a TLD, but not "Com".
+    lower = tld.lower()
     known = lower in _TLDS and (lower == tld or lower[1:] != tld[1:])
-    return "_" not in tld and "-" not in tld and (has_scheme or known)
+    return "_" not in tld and "-" not in tld and (scheme is not None or known)
