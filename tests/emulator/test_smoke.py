@@ -3,9 +3,9 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from support import BOT_A, TOKEN_A, Sim
 
 from sluice.emulator import EmulatorServer
+from support import BOT_A, TOKEN_A, Sim
 
 
 async def test_aiogram_bot_sends_to_a_started_user(server: EmulatorServer, sim: Sim) -> None:

@@ -652,7 +652,7 @@ def _find(t: str) -> Iterator[tuple[int, int, str]]:
             before, after = _at(t, start - 1), _at(t, end)
             if kind == "mention":
                 short_ok = len(body) >= 4 or body.lower() in ("gif", "vid", "pic")
-                ok = 2 <= len(body) <= 32 and short_ok and not _is_word(before) | _is_word(after)
+                ok = 2 <= len(body) <= 32 and short_ok and not (_is_word(before) or _is_word(after))
             elif kind == "bot_command":
                 ok = 1 <= len(body) <= 64 and 3 <= len(m[2] or "@bot") - 1 <= 32
                 ok = ok and not any(_is_word(ch) or ch in "/<>" for ch in before + after)
