@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluice.emulator._entities import (
+from sluice.emulator._text import (
     EntityParseError,
     detect_entities,
     parse_text,

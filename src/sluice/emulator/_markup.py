@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.emulator._entities import (
+from sluice.emulator._errors import bad_request
+from sluice.emulator._params import Params
+from sluice.emulator._text import (
     EntityParseError,
     detect_entities,
     parse_text,
     validate_entities,
 )
-from sluice.emulator._errors import bad_request
-from sluice.emulator._params import Params
 
 __all__ = ["formatted_text", "inline_keyboard", "reply_parameters"]
 

@@ -16,11 +16,11 @@ from typing import IO, Any
 from sluice._exceptions import ConfigError
 from sluice.emulator._config import Faults
 from sluice.emulator._core import Emulator
-from sluice.emulator._entities import detect_entities
 from sluice.emulator._errors import bad_request
 from sluice.emulator._files import FileRecord
 from sluice.emulator._messages import media_object, store_upload
 from sluice.emulator._params import Params
+from sluice.emulator._text import detect_entities
 from sluice.emulator._world import Chat, StoredMessage, User
 
 __all__ = ["Simulator"]
