@@ -4,14 +4,33 @@ Every error sluice raises derives from one base, so ``except SluiceError``
 catches all of them::
 
     SluiceError
-     └── ConfigError      a setting, flag or environment variable is invalid
+     ├── ConfigError              a setting, flag or environment variable is invalid
+     └── GateError                a call the gate could not complete
+          ├── DeadlineExceeded    the caller's deadline passed before the call succeeded
+          ├── RetriesExhausted    transient failures (5xx, network) outlasted the retries
+          ├── FloodRetriesExhausted   Telegram kept answering 429 past the flood retries
+          ├── AccountRestricted   the account is spam-restricted (PEER_FLOOD): paused
+          └── NoAccountAvailable  every account the call may use is quarantined
 
-Messages say what happened and what to do about it, and never contain a secret.
+Errors Telegram answers for the request itself (400 Bad Request, 403 Forbidden)
+are raised as the caller's own library raised them (aiogram's
+``TelegramForbiddenError``, python-telegram-bot's ``Forbidden``), so existing
+``except`` clauses keep working. Messages say what happened and what to do
+about it, and never contain a secret.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "SluiceError"]
+__all__ = [
+    "AccountRestricted",
+    "ConfigError",
+    "DeadlineExceeded",
+    "FloodRetriesExhausted",
+    "GateError",
+    "NoAccountAvailable",
+    "RetriesExhausted",
+    "SluiceError",
+]
 
 
 class SluiceError(Exception):
@@ -20,3 +39,32 @@ class SluiceError(Exception):
 
 class ConfigError(SluiceError, ValueError):
     """A setting, flag or environment variable is invalid."""
+
+
+class GateError(SluiceError):
+    """A call the gate could not complete; ``method`` and ``chat_id`` say which."""
+
+    def __init__(self, message: str, *, method: str = "", chat_id: object = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.chat_id = chat_id
+
+
+class DeadlineExceeded(GateError):
+    """The caller's deadline passed before the call could be sent successfully."""
+
+
+class RetriesExhausted(GateError):
+    """Transient failures outlasted the retries; ``__cause__`` is the last one."""
+
+
+class FloodRetriesExhausted(GateError):
+    """Telegram kept answering 429 to this call past the flood retry limit."""
+
+
+class AccountRestricted(GateError):
+    """The account is spam-restricted (PEER_FLOOD); sluice paused it and will not work around it."""
+
+
+class NoAccountAvailable(GateError):
+    """Every account this call may use is quarantined (for example its token was revoked)."""

@@ -1,0 +1,68 @@
+"""What sluice assumes Telegram allows, per bot account.
+
+Defaults are Telegram's published figures. ``speed`` scales every rate (tests
+and benchmarks against an emulator running at the same speed). ``guard``
+stretches every window a little so that jitter between sending a request and
+Telegram counting it does not turn an exact pace into a 429.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sluice._exceptions import ConfigError
+
+__all__ = ["TelegramLimits"]
+
+
+def _positive(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramLimits:
+    """Per-account limits the gate schedules within.
+
+    Parameters:
+        bot_count, bot_window: at most ``bot_count`` sends in any ``bot_window`` seconds.
+        private_rate, private_burst: a private chat's token bucket (messages/s, burst).
+        group_count, group_window: at most ``group_count`` messages per window in a
+            group, supergroup or channel.
+        paid_count, paid_window: the account's limit for ``allow_paid_broadcast`` sends.
+        speed: multiplies every rate (divides every window).
+        guard: fraction by which every window is stretched, as a safety margin.
+        enabled: False disables every limit (the flood ledger still applies).
+    """
+
+    bot_count: int = 30
+    bot_window: float = 1.0
+    private_rate: float = 1.0
+    private_burst: int = 3
+    group_count: int = 20
+    group_window: float = 60.0
+    paid_count: int = 1000
+    paid_window: float = 1.0
+    speed: float = 1.0
+    guard: float = 0.02
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("bot_window", "private_rate", "group_window", "paid_window", "speed"):
+            _positive(name, getattr(self, name))
+        for name in ("bot_count", "private_burst", "group_count", "paid_count"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not 0 <= self.guard < 0.5:
+            raise ConfigError(f"guard must be within [0, 0.5), got {self.guard!r}")
+
+    def scaled(self, seconds: float) -> float:
+        """A window of ``seconds`` at this speed, with the guard applied."""
+        return seconds / self.speed * (1.0 + self.guard)
+
+    @property
+    def chat_interval(self) -> float:
+        """Seconds between two messages to one private chat at the sustained rate."""
+        return 1.0 / (self.private_rate * self.speed)
