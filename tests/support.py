@@ -17,6 +17,13 @@ BOT_B = 1000002
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+# Real servers for the tests that need them; override to point elsewhere.
+REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get(
+    "SLUICE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
 def service_unavailable(what: str) -> None:
     """Skip a test whose server is missing, except under CI, where it must fail."""
     if IN_CI:

@@ -6,7 +6,20 @@ import inspect
 import pytest
 
 
-@pytest.mark.parametrize("module_name", ["sluice", "sluice.emulator", "sluice.cli"])
+@pytest.mark.parametrize(
+    "module_name",
+    [
+        "sluice",
+        "sluice.accounts",
+        "sluice.cache",
+        "sluice.cli",
+        "sluice.emulator",
+        "sluice.gate",
+        "sluice.jobs",
+        "sluice.limits",
+        "sluice.store",
+    ],
+)
 def test_all_is_sorted_and_complete(module_name: str) -> None:
     module = importlib.import_module(module_name)
     exported = list(module.__all__)

@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
-from sluice._exceptions import ConfigError, SluiceError
+from sluice._exceptions import (
+    AccountRestricted,
+    ConfigError,
+    DeadlineExceeded,
+    FloodRetriesExhausted,
+    GateError,
+    NoAccountAvailable,
+    RetriesExhausted,
+    SluiceError,
+)
+from sluice._ffmpeg import MediaError
+from sluice._redact import install_log_redaction, redact, redact_exception, register_secret
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "SluiceError", "__version__"]
+__all__ = [
+    "AccountRestricted",
+    "ConfigError",
+    "DeadlineExceeded",
+    "FloodRetriesExhausted",
+    "GateError",
+    "MediaError",
+    "NoAccountAvailable",
+    "RetriesExhausted",
+    "SluiceError",
+    "__version__",
+    "install_log_redaction",
+    "redact",
+    "redact_exception",
+    "register_secret",
+]

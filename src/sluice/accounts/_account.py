@@ -25,6 +25,7 @@ class Health:
     in_flight: int = 0
     last_used: float = 0.0
     blocked_until: float = 0.0
+    account_blocks: int = 0  # floods that closed the whole account
     quarantined: str | None = None  # the reason, when quarantined
 
     @property
@@ -42,6 +43,7 @@ class Health:
             "in_flight": self.in_flight,
             "last_used": self.last_used,
             "blocked_until": self.blocked_until,
+            "account_blocks": self.account_blocks,
             "quarantined": self.quarantined,
         }
 
