@@ -18,12 +18,18 @@ from typing import Any
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import (
+    FileResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+)
 
 from sluice.emulator._core import DropConnection, Emulator
 from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._params import Params
 from sluice.emulator._sim import Simulator
+from sluice.emulator._stt_dialects import endpoint_for
 
 __all__ = ["create_app"]
 
@@ -94,7 +100,7 @@ async def _read(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile]
         if raw.strip():
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
                 raise bad_request("can't parse JSON object") from None
             if not isinstance(data, dict):
                 raise bad_request("JSON object expected")
@@ -114,6 +120,16 @@ async def _read(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile]
     return values, files, None
 
 
+def _check_range(byte_range: str, size: int) -> None:
+    """Refuse a bad Range header Telegram-shaped; FileResponse would answer it in plain text."""
+    try:
+        FileResponse._parse_range_header(byte_range, size)
+    except MalformedRangeHeader:
+        raise bad_request("wrong Range header") from None
+    except RangeNotSatisfiable:
+        raise ApiError(416, "Requested Range Not Satisfiable") from None
+
+
 def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI application serving ``emu`` over the Bot API and ``/_sim``."""
     sim = Simulator(emu)
@@ -129,6 +145,10 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        # The speech-to-text providers have their own upload caps and error shapes.
+        if (provider := endpoint_for(scope["path"])) is not None:
+            await emu.stt.serve(provider, scope, receive, send)
             return
         request = Request(scope, _limited(receive, body_limit))
         length = request.headers.get("content-length", "")
@@ -169,20 +189,24 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                     await form.close()
             return _json({"ok": True, "result": result}), None
         if match := _FILE_ROUTE.match(path):
-            return _download(*match.groups()), None
+            token, file_path = match.groups()
+            return _download(token, file_path, request.headers.get("range")), None
         if path.startswith("/_sim/"):
             return await _sim_route(request, path)
         if path in ("", "/"):
             return _json({"ok": True, "result": "sluice Telegram Bot API emulator"}), None
         raise ApiError(404, "Not Found")
 
-    def _download(token: str, file_path: str) -> Response:
+    def _download(token: str, file_path: str, byte_range: str | None) -> Response:
         bot = emu.world.bot_for_token(token)
         record = emu.files.by_file_path(file_path) or emu.files.by_file_path("/" + file_path)
-        if record is None or not record.path.is_file():
+        # A file_path is the bot's own, as on Telegram: another bot's file is not found.
+        if record is None or bot.id not in record.bots or not record.path.is_file():
             raise ApiError(404, "Not Found")
         if not emu.config.local and record.size > emu.config.max_download_cloud:
             raise bad_request("file is too big")
+        if byte_range is not None:
+            _check_range(byte_range, record.size)
         emu.bot_stats(bot.id).calls["download"] += 1
         return FileResponse(record.path, media_type=record.mime_type or "application/octet-stream")
 
@@ -204,6 +228,8 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                 return _json(sim.stats()), None
             if path == "/_sim/config":
                 return _json(sim.config()), None
+            if path.rstrip("/") == "/_sim/stt/stats":
+                return _json(emu.stt.stats_json()), None
             raise ApiError(404, "Not Found")
         if method != "POST":
             raise ApiError(405, "Method Not Allowed")
@@ -227,6 +253,11 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             result = sim.set_faults(p)
         elif name == "reset":
             await emu.reset()
+            result = {"ok": True}
+        elif name == "stt/faults":
+            result = emu.stt.set_faults(values)
+        elif name == "stt/reset":
+            emu.stt.reset()
             result = {"ok": True}
         else:
             raise ApiError(404, "Not Found")

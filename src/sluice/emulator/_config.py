@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 
 from sluice._exceptions import ConfigError
 
-__all__ = ["EmulatorConfig", "Faults", "Limits", "Rate"]
+__all__ = [
+    "STT_PROVIDERS",
+    "EmulatorConfig",
+    "Faults",
+    "Limits",
+    "Rate",
+    "SttConfig",
+    "SttFaults",
+    "SttProvider",
+]
 
 MB = 1024 * 1024
+STT_PROVIDERS = ("openai", "groq", "together", "generic", "deepgram")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +106,102 @@ class Faults:
                 "retry_after range must satisfy 1 <= retry_after_min <= retry_after_max, "
                 f"got {self.retry_after_min}..{self.retry_after_max}"
             )
-        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
-            raise ConfigError("latency_ms and latency_jitter_ms must not be negative")
+        # NaN or an infinite latency would hold every call forever.
+        if not all(v >= 0 and math.isfinite(v) for v in (self.latency_ms, self.latency_jitter_ms)):
+            raise ConfigError(
+                "latency_ms and latency_jitter_ms must be finite and not negative, "
+                f"got {self.latency_ms} and {self.latency_jitter_ms}"
+            )
 
     @property
     def active(self) -> bool:
         return bool(
             self.p429 or self.p5xx or self.pdrop or self.latency_ms or self.latency_jitter_ms
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SttFaults:
+    """Faults injected into one emulated speech-to-text provider's answers.
+
+    Each authenticated request first waits ``latency_ms`` plus a uniform draw in
+    ``[0, latency_jitter_ms]``, then is answered 429 with probability ``p429``
+    (``retry-after`` drawn from ``retry_after_min..retry_after_max`` whole
+    seconds), 500, 502 or 503 (a third each) with probability ``p5xx``, or 413
+    with probability ``p413`` whatever its size. The three together are at most 1.
+    """
+
+    p429: float = 0.0
+    retry_after_min: int = 1
+    retry_after_max: int = 3
+    p5xx: float = 0.0
+    p413: float = 0.0
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("p429", "p5xx", "p413"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"fault probability {name} must be within [0, 1], got {value}")
+        if self.p429 + self.p5xx + self.p413 > 1.0 + 1e-9:
+            raise ConfigError(
+                "p429 + p5xx + p413 is the chance that a request fails, so at most 1; "
+                f"got {self.p429} + {self.p5xx} + {self.p413}"
+            )
+        if not 0 <= self.retry_after_min <= self.retry_after_max:
+            raise ConfigError(
+                "retry_after range must satisfy 0 <= retry_after_min <= retry_after_max, "
+                f"got {self.retry_after_min}..{self.retry_after_max}"
+            )
+        if not all(v >= 0 and math.isfinite(v) for v in (self.latency_ms, self.latency_jitter_ms)):
+            raise ConfigError(
+                "latency_ms and latency_jitter_ms must be finite and not negative, "
+                f"got {self.latency_ms} and {self.latency_jitter_ms}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SttProvider:
+    """One emulated speech-to-text provider.
+
+    ``max_upload``: the largest request body in bytes; a larger one is answered
+    413 while it streams in. ``api_keys``: if given, only these keys are
+    accepted; otherwise any non-empty key is. ``faults``: see :class:`SttFaults`.
+    """
+
+    max_upload: int
+    api_keys: tuple[str, ...] | None = None
+    faults: SttFaults = field(default_factory=SttFaults)
+
+    def __post_init__(self) -> None:
+        if self.max_upload < 1:
+            raise ConfigError(f"max_upload must be at least 1 byte, got {self.max_upload}")
+        if self.api_keys is not None and not all(k.strip() for k in self.api_keys):
+            raise ConfigError("api_keys must not contain an empty key")
+
+
+@dataclass(frozen=True, slots=True)
+class SttConfig:
+    """The emulated speech-to-text providers (see ``docs/emulator.md``).
+
+    Upload caps are the providers' published ones: OpenAI 25 MB (26214400
+    bytes, as its 413 message says), Groq 25 MB (free tier; 100 MB on the dev
+    tier), Together 500 MB (direct uploads), Deepgram 2 GB.
+    """
+
+    openai: SttProvider = field(default_factory=lambda: SttProvider(25 * MB))
+    groq: SttProvider = field(default_factory=lambda: SttProvider(25 * MB))
+    together: SttProvider = field(default_factory=lambda: SttProvider(500 * MB))
+    generic: SttProvider = field(default_factory=lambda: SttProvider(25 * MB))
+    deepgram: SttProvider = field(default_factory=lambda: SttProvider(2048 * MB))
+
+    def provider(self, name: str) -> SttProvider:
+        if name not in STT_PROVIDERS:
+            expected = ", ".join(STT_PROVIDERS)
+            raise ConfigError(f"{name!r} is not a provider: expected one of {expected}")
+        provider: SttProvider = getattr(self, name)
+        return provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +212,7 @@ class EmulatorConfig:
     ``<digits>:<35 characters of [A-Za-z0-9_-]>`` is a bot whose id is the digits.
     ``local``: behave like ``telegram-bot-api --local`` (no 20 MB getFile cap,
     2000 MB uploads, ``getFile`` returns an absolute path on disk).
+    ``stt``: the emulated speech-to-text providers served on the same port.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -125,6 +224,7 @@ class EmulatorConfig:
     max_download_cloud: int = 20 * MB
     max_upload_cloud: int = 50 * MB
     max_upload_local: int = 2000 * MB
+    stt: SttConfig = field(default_factory=SttConfig)
 
     @property
     def max_upload(self) -> int:

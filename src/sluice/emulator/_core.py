@@ -15,12 +15,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.datastructures import UploadFile
+
 from sluice.emulator._config import EmulatorConfig, Faults
 from sluice.emulator._errors import ApiError, too_many_requests
 from sluice.emulator._faults import FaultInjector
 from sluice.emulator._files import FileStore
 from sluice.emulator._limits import FloodModel
 from sluice.emulator._params import Params
+from sluice.emulator._stt import SttService
 from sluice.emulator._updates import UpdateHub
 from sluice.emulator._world import Bot, Chat, User, World
 
@@ -92,6 +95,9 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.clock = clock
         self._secret = secrets.token_bytes(32)
+        # One for the emulator's life: a reset must not pull the spool folder
+        # from under a transcription still being decoded.
+        self.stt = SttService(self.config.stt, self.config.seed)
         self._setup()
 
     def _setup(self) -> None:
@@ -106,13 +112,19 @@ class Emulator:
         self.stats: dict[int, BotStats] = {}
 
     async def reset(self) -> None:
-        """Forget every user, chat, message, file and statistic; keep the configuration."""
-        await self.close()
+        """Forget every user, chat, message, file and statistic; keep the configuration.
+
+        The speech-to-text providers' statistics and faults are reset too.
+        """
+        await self.hub.close()
+        self.files.close()
         self._setup()
+        self.stt.reset()
 
     async def close(self) -> None:
         await self.hub.close()
         self.files.close()
+        self.stt.close()
 
     def set_faults(self, faults: Faults) -> None:
         self.faults.faults = faults
@@ -149,14 +161,15 @@ class Emulator:
         """Count one send-like call into ``chat``, or refuse it with 429."""
         stats = self.bot_stats(bot.id)
         private = isinstance(chat, User)
+        # Drawn for every call, so the same calls draw the same faults whatever the timing;
+        # it applies only to a call the limits would otherwise perform.
         injected = self.faults.spurious_retry_after()
-        if injected is not None:
-            stats.r429_injected += 1
-            self.flood.penalize(bot.id, chat.id, injected)
-            raise too_many_requests(injected)
-        verdict = self.flood.admit(bot.id, chat.id, private, paid=paid)
+        verdict = self.flood.admit(bot.id, chat.id, private, paid=paid, inject=injected)
         if verdict.retry_after is not None:
-            stats.r429_limit += 1
+            if verdict.scope == "injected":
+                stats.r429_injected += 1
+            else:
+                stats.r429_limit += 1
             raise too_many_requests(verdict.retry_after)
         stats.sends_accepted += 1
 
@@ -166,7 +179,8 @@ class Emulator:
         if bot is None or entry is None:
             return
         values = {k: v for k, v in payload.items() if k != "method"}
+        files = {k: values.pop(k) for k, v in list(values.items()) if isinstance(v, UploadFile)}
         self.bot_stats(bot_id).calls[entry[0]] += 1
         # Telegram drops the result of a method called in a webhook reply.
         with contextlib.suppress(ApiError):
-            await entry[1](self, bot, Params(values))
+            await entry[1](self, bot, Params(values, files))

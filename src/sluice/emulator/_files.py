@@ -14,7 +14,7 @@ import hmac
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -51,6 +51,8 @@ class FileRecord:
     duration: int = 0
     width: int = 0
     height: int = 0
+    # The bots issued a file_id for this file: only they may download it by file_path.
+    bots: set[int] = field(default_factory=set)
 
 
 def _b64(raw: bytes) -> str:
@@ -132,6 +134,8 @@ class FileStore:
         return record
 
     def file_id(self, record: FileRecord, bot_id: int) -> str:
+        """``record``'s file_id for ``bot_id``, which may then also download the file."""
+        record.bots.add(bot_id)
         body = f"{bot_id}.{record.internal_id}"
         tag = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()[:8]
         return "BQAC" + _b64(body.encode() + b"." + tag)
@@ -142,9 +146,16 @@ class FileStore:
             return None
         try:
             raw = base64.urlsafe_b64decode(file_id[4:] + "=" * (-len(file_id[4:]) % 4))
-            body, _, tag = raw.rpartition(b".")
+            # The decoder skips foreign characters and ignores the last character's spare
+            # bits: only the canonical spelling of an issued file_id is that file_id.
+            if _b64(raw) != file_id[4:]:
+                return None
+            # The tag is 8 raw bytes and may itself contain b".": split by length.
+            body, dot, tag = raw[:-9], raw[-9:-8], raw[-8:]
             owner, _, internal = body.decode().partition(".")
         except (ValueError, UnicodeDecodeError):
+            return None
+        if dot != b".":
             return None
         expected = hmac.new(self._secret, body, hashlib.sha256).digest()[:8]
         if not hmac.compare_digest(tag, expected) or owner != str(bot_id):

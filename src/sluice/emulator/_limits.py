@@ -97,7 +97,7 @@ class Admission:
     """The model's answer: ``retry_after`` is None when the call may go."""
 
     retry_after: int | None
-    scope: str = ""  # "bot" or "chat": which limit refused the call
+    scope: str = ""  # "bot" or "chat": which limit refused the call; or "injected"
 
 
 _ADMITTED = Admission(None)
@@ -120,9 +120,19 @@ class FloodModel:
         self._since_prune = 0
 
     def admit(
-        self, bot_id: int, chat_id: int | None, private: bool, *, paid: bool = False
+        self,
+        bot_id: int,
+        chat_id: int | None,
+        private: bool,
+        *,
+        paid: bool = False,
+        inject: int | None = None,
     ) -> Admission:
-        """Admit (and count) one call of ``bot_id`` into ``chat_id``, or refuse it."""
+        """Admit (and count) one call of ``bot_id`` into ``chat_id``, or refuse it.
+
+        ``inject``: a spurious ``retry_after`` to answer instead if the limits would
+        admit the call (scope ``"injected"``); a call they refuse gets its real answer.
+        """
         now = self.clock()
         bot_scope = (bot_id, None, paid)
         chat_scope = (bot_id, chat_id, False)
@@ -148,6 +158,9 @@ class FloodModel:
                 if chat_wait > 0:
                     self._blocked[chat_scope] = now + _whole_seconds(chat_wait)
             return Admission(retry_after, scope_name)
+        if inject is not None:
+            self.penalize(bot_id, chat_id, inject)
+            return Admission(inject, "injected")
 
         bot_window.record(now)
         if chat_limit is not None:

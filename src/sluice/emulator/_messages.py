@@ -66,11 +66,12 @@ def _send(
     """Admit the call into the chat's limits, then store the message and return it."""
     markup = inline_keyboard(p)
     extra = _reply_to(emu, bot, chat, p)
+    protect = p.flag("protect_content")  # read before admit: a refused call must not count
     emu.admit(bot, chat, paid=p.flag("allow_paid_broadcast"))
     message = _author(bot, chat) | body | extra
     if markup is not None:
         message["reply_markup"] = markup
-    if p.flag("protect_content"):
+    if protect:
         message["has_protected_content"] = True
     return emu.world.store_message(chat, bot.id, bot.id, message, file).api
 

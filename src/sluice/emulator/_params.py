@@ -7,6 +7,7 @@ Every accessor turns a wrong type into a 400 answer, never an exception.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from sluice.emulator._errors import bad_request
 
 __all__ = ["Params"]
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -57,16 +59,18 @@ class Params:
             return None
         if isinstance(value, bool):
             raise bad_request(f'field "{name}" must be of type Integer')
+        number: int | None = None
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise bad_request(f'field "{name}" must be of type Integer')
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = int(value.strip())
+        # Telegram's integers are 64-bit; anything wider is not a number it knows.
+        if number is None or not _INT64_MIN <= number <= _INT64_MAX:
+            raise bad_request(f'field "{name}" must be of type Integer')
+        return number
 
     def flag(self, name: str) -> bool:
         value = self._values.get(name)
@@ -86,7 +90,7 @@ class Params:
                 return None
             try:
                 return json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
                 raise bad_request(f"can't parse {what} JSON object") from None
         return value
 
@@ -97,16 +101,20 @@ class Params:
         if isinstance(value, bool):
             raise bad_request("chat not found")
         if isinstance(value, int):
-            return value
-        if isinstance(value, str):
+            number = value
+        elif isinstance(value, str):
             text = value.strip()
             if text.startswith("@") and len(text) > 1:
                 return text
             try:
-                return int(text)
+                number = int(text)
             except ValueError:
                 raise bad_request("chat not found") from None
-        raise bad_request("chat not found")
+        else:
+            raise bad_request("chat not found")
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise bad_request("chat not found")
+        return number
 
     def upload(self, name: str) -> UploadFile | str | None:
         """A file parameter: an uploaded part, or a string (file_id, URL, attach://)."""

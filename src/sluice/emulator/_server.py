@@ -14,6 +14,7 @@ import uvicorn
 from sluice.emulator._app import create_app
 from sluice.emulator._config import EmulatorConfig
 from sluice.emulator._core import Emulator
+from sluice.emulator._stt_dialects import DIALECTS
 
 __all__ = ["EmulatorServer"]
 
@@ -58,10 +59,26 @@ class EmulatorServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def stt_url(self, provider: str) -> str:
+        """The base URL of an emulated speech-to-text provider, as its SDK wants it.
+
+        ``openai`` (``/openai/v1``), ``groq`` (``/groq/openai/v1``), ``together``
+        (``/together/v1``), ``generic`` (``/v1``) or ``deepgram`` (``/deepgram/v1``),
+        e.g. ``AsyncOpenAI(base_url=server.stt_url("groq"), api_key=...)``.
+        """
+        dialect = DIALECTS.get(provider)
+        if dialect is None:
+            raise ValueError(
+                f"{provider!r} is not a provider: expected one of {', '.join(DIALECTS)}"
+            )
+        return self.url + dialect.base
+
     async def start(self, *, handle_signals: bool = False) -> None:
         """Bind and serve; with ``handle_signals``, SIGINT and SIGTERM stop the server."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+        # and without it every answer (headers, then body) waits ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.listen(2048)

@@ -295,6 +295,8 @@ class Simulator:
                 raw = p.raw(name)
                 if isinstance(raw, bool) or not isinstance(raw, int | float):
                     raise bad_request(f"{name} must be a number")
+                if isinstance(value, int) and not (isinstance(raw, int) or raw.is_integer()):
+                    raise bad_request(f"{name} must be a whole number of seconds")
                 current[name] = type(value)(raw)
         try:
             faults = Faults(**current)
@@ -318,6 +320,7 @@ class Simulator:
             },
             "faults": dataclasses.asdict(self.emu.faults.faults),
             "local": cfg.local,
+            "stt": self.emu.stt.config_json(),
         }
 
 

@@ -21,6 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
 
 from sluice.emulator._errors import ApiError, bad_request
 
@@ -65,6 +68,32 @@ def _is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def _reply_call(response: httpx.Response) -> tuple[Any, FormData | None]:
+    """The method call in a webhook's answer, sent as JSON, a form or multipart, as Telegram takes.
+
+    A form's file parts come back as ``UploadFile`` values; close the form once handled.
+    """
+    if not response.content.strip():
+        return None, None
+    ctype = response.headers.get("content-type", "")
+    if not ctype.lower().startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        try:
+            return response.json(), None
+        except ValueError:
+            return None, None
+    body = response.content
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", ctype.encode())]}
+    try:
+        form = await Request(scope, receive).form()
+    except (MultiPartException, ValueError):
+        return None, None
+    return dict(form.multi_items()), form
 
 
 class UpdateHub:
@@ -215,16 +244,13 @@ class UpdateHub:
                 headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret_token
             error: str | None = None
             reply: Any = None
+            form: FormData | None = None
             try:
                 response = await self._client.post(
                     hook.url, content=json.dumps(update), headers=headers
                 )
                 if 200 <= response.status_code < 300:
-                    if response.content.strip():
-                        try:
-                            reply = response.json()
-                        except ValueError:
-                            reply = None
+                    reply, form = await _reply_call(response)
                 else:
                     status = f"{response.status_code} {response.reason_phrase}"
                     error = f"Wrong response from the webhook: {status}"
@@ -234,8 +260,12 @@ class UpdateHub:
                 if state.queue and state.queue[0] is update:
                     state.queue.popleft()
                 failures = 0
-                if isinstance(reply, dict) and isinstance(reply.get("method"), str):
-                    await self._on_webhook_reply(bot_id, reply)
+                try:
+                    if isinstance(reply, dict) and isinstance(reply.get("method"), str):
+                        await self._on_webhook_reply(bot_id, reply)
+                finally:
+                    if form is not None:
+                        await form.close()
                 continue
             hook.last_error_date = int(time.time())
             hook.last_error_message = error

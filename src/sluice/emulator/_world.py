@@ -142,7 +142,7 @@ class World:
         """The bot with this id, created (token not yet bound) if unknown."""
         bot = self.bots.get(bot_id)
         if bot is None:
-            if bot_id in self.users or bot_id <= 0:
+            if bot_id in self.users or not 0 < bot_id < 2**63:
                 raise bad_request(f"{bot_id} is not a bot id")
             username = f"emu{bot_id}_bot"
             user = User(bot_id, f"Emulated bot {bot_id}", username=username, is_bot=True)
