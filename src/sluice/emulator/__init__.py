@@ -5,13 +5,35 @@ Start one in-process::
     async with EmulatorServer(EmulatorConfig(limits=Limits(speed=10))) as server:
         session = AiohttpSession(api=TelegramAPIServer.from_base(server.url))
 
-or from the shell with ``sluice emulator``. See ``docs/emulator.md``.
+or from the shell with ``sluice emulator``. The same server emulates the
+speech-to-text providers (OpenAI, Groq, Together, Deepgram): see
+``server.stt_url(provider)`` and ``docs/emulator.md``.
 """
 
 from __future__ import annotations
 
-from sluice.emulator._config import EmulatorConfig, Faults, Limits, Rate
+from sluice.emulator._audio import make_tone_audio
+from sluice.emulator._config import (
+    EmulatorConfig,
+    Faults,
+    Limits,
+    Rate,
+    SttConfig,
+    SttFaults,
+    SttProvider,
+)
 from sluice.emulator._core import Emulator
 from sluice.emulator._server import EmulatorServer
 
-__all__ = ["Emulator", "EmulatorConfig", "EmulatorServer", "Faults", "Limits", "Rate"]
+__all__ = [
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorServer",
+    "Faults",
+    "Limits",
+    "Rate",
+    "SttConfig",
+    "SttFaults",
+    "SttProvider",
+    "make_tone_audio",
+]
