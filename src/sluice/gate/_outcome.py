@@ -52,7 +52,12 @@ class Unauthorized:
 
 @dataclass(frozen=True, slots=True)
 class Restricted:
-    """PEER_FLOOD: the account is spam-restricted; pause it and tell its owner."""
+    """The account is restricted (PEER_FLOOD, banned, frozen): pause it and tell its owner.
+
+    ``reason`` names what Telegram said, for the account's health and the error.
+    """
+
+    reason: str = "spam-restricted (PEER_FLOOD); its owner should check @SpamBot"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """What sluice assumes Telegram allows, per bot account.
 
 Defaults are Telegram's published figures. ``speed`` scales every rate (tests
-and benchmarks against an emulator running at the same speed). ``guard``
-stretches every window a little so that jitter between sending a request and
-Telegram counting it does not turn an exact pace into a 429.
+and benchmarks against an emulator running at the same speed). Jitter between
+sending a request and Telegram counting it is absorbed by the windows
+themselves (they count a send at its answer); ``guard`` stretches every window
+by a further margin for clocks that do not tick exactly alike.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ class TelegramLimits:
         group_count, group_window: at most ``group_count`` messages per window in a
             group, supergroup or channel.
         paid_count, paid_window: the account's limit for ``allow_paid_broadcast`` sends.
+        bot_burst: sends an account may start back to back before they are paced
+            ``bot_window / bot_count`` apart.
         speed: multiplies every rate (divides every window).
         guard: fraction by which every window is stretched, as a safety margin.
+        adapt_hold: seconds (at speed 1) a cut rate holds before it probes upward.
+        escalate_after, escalate_window: this many 429s in a row, from two chats or
+            more, within this many seconds (at speed 1) block the whole account.
         enabled: False disables every limit (the flood ledger still applies).
     """
 
@@ -44,14 +50,20 @@ class TelegramLimits:
     group_window: float = 60.0
     paid_count: int = 1000
     paid_window: float = 1.0
+    bot_burst: int = 3
     speed: float = 1.0
-    guard: float = 0.02
+    guard: float = 0.0
+    adapt_hold: float = 300.0
+    escalate_after: int = 5
+    escalate_window: float = 2.0
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("bot_window", "private_rate", "group_window", "paid_window", "speed"):
+        positive = ("bot_window", "private_rate", "group_window", "paid_window", "speed")
+        for name in (*positive, "adapt_hold", "escalate_window"):
             _positive(name, getattr(self, name))
-        for name in ("bot_count", "private_burst", "group_count", "paid_count"):
+        counts = ("bot_count", "private_burst", "group_count", "paid_count", "bot_burst")
+        for name in (*counts, "escalate_after"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
