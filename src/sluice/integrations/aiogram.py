@@ -1,0 +1,220 @@
+"""sluice for aiogram 3: one line, ``bot.session.middleware(GateMiddleware(gate))``.
+
+Every send-like call of every Bot using that session goes through the gate;
+``getUpdates`` and other methods pass straight through. One gate may serve
+many Bot objects (each bot is an account, registered on first use). Add
+:class:`InteractiveMiddleware` to a dispatcher so that replies made while
+handling an update go before broadcasts.
+
+Errors reach your code as aiogram raised them (``TelegramForbiddenError``,
+``TelegramBadRequest``, ...), with any bot token scrubbed from their text;
+what the gate gives up on raises sluice's own errors (``DeadlineExceeded``,
+``RetriesExhausted``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from aiogram import methods as aiogram_methods
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.dispatcher.middlewares.base import BaseMiddleware
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import EditMessageText, SendMessage, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import TelegramObject
+
+from sluice._redact import redact_exception
+from sluice.accounts import Account
+from sluice.gate import (
+    BroadcastProgress,
+    BroadcastReport,
+    Fatal,
+    Flood,
+    Gate,
+    Kind,
+    Priority,
+    StatusMessage,
+    Transient,
+    Unauthorized,
+    Verdict,
+    broadcast,
+    chat_key,
+    is_send_like,
+    sending_as,
+)
+from sluice.gate._context import current_flow, current_priority
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+__all__ = [
+    "GateMiddleware",
+    "InteractiveMiddleware",
+    "aiogram_sender",
+    "broadcast_messages",
+    "classify_aiogram",
+    "status_message",
+]
+
+
+def classify_aiogram(exc: BaseException) -> Verdict:
+    """What an aiogram exception means to the gate."""
+    if isinstance(exc, TelegramRetryAfter):
+        return Flood(float(exc.retry_after))
+    if isinstance(exc, TelegramUnauthorizedError):
+        return Unauthorized()
+    if isinstance(exc, TelegramForbiddenError):
+        blocked = "blocked by the user" in exc.message
+        return Fatal(Kind.BLOCKED if blocked else Kind.FORBIDDEN)
+    if isinstance(exc, TelegramMigrateToChat | TelegramEntityTooLarge):
+        return Fatal(Kind.BAD_REQUEST)
+    if isinstance(exc, TelegramBadRequest):
+        not_found = "chat not found" in exc.message
+        return Fatal(Kind.CHAT_NOT_FOUND if not_found else Kind.BAD_REQUEST)
+    if isinstance(exc, TelegramServerError | TelegramNetworkError | TimeoutError):
+        return Transient()
+    return Fatal()
+
+
+class GateMiddleware(BaseRequestMiddleware):
+    """An aiogram request middleware that sends through a :class:`~sluice.gate.Gate`.
+
+    Parameters:
+        gate: the gate (shared by every bot whose session uses this middleware).
+        timeout: default deadline in seconds for each call, waits and retries included.
+    """
+
+    def __init__(self, gate: Gate, *, timeout: float | None = None) -> None:
+        self.gate = gate
+        self.timeout = timeout
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name = method.__api_method__
+        try:
+            if not is_send_like(name):
+                return await make_request(bot, method)
+            if not self.gate.has_account(bot.id):
+                self.gate.add_account(Account(bot.id, "bot"))
+
+            async def send(account: Account) -> Response[TelegramType]:
+                return await make_request(bot, method)
+
+            return await self.gate.call(
+                send,
+                account=bot.id,
+                chat_id=chat_key(getattr(method, "chat_id", None)),
+                method=name,
+                priority=current_priority.get(),
+                flow=current_flow.get(),
+                timeout=self.timeout,
+                paid=bool(getattr(method, "allow_paid_broadcast", False)),
+                classifier=classify_aiogram,
+            )
+        except Exception as exc:
+            # aiohttp's errors carry the request URL, and the URL carries the token.
+            redact_exception(exc)
+            raise
+
+
+class InteractiveMiddleware(BaseMiddleware):
+    """Dispatcher middleware: calls made while handling an update are interactive.
+
+    ``dp.update.outer_middleware(InteractiveMiddleware())``
+    """
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        with sending_as(Priority.INTERACTIVE):
+            return await handler(event, data)
+
+
+async def broadcast_messages(
+    bot: Bot,
+    chat_ids: Iterable[Hashable],
+    message: str | Callable[[Any], TelegramMethod[Any]],
+    *,
+    progress: Callable[[BroadcastProgress], Any] | None = None,
+    priority: Priority = Priority.BULK,
+    flow: Hashable = None,
+) -> BroadcastReport:
+    """Send ``message`` (a text, or a factory of a method per chat) to every chat.
+
+    The bot's session must carry :class:`GateMiddleware`. Returns a report with
+    every recipient's outcome: delivered, blocked the bot, chat not found, ...
+    """
+
+    def method_for(chat_id: Any) -> TelegramMethod[Any]:
+        if isinstance(message, str):
+            return SendMessage(chat_id=chat_id, text=message)
+        return message(chat_id)
+
+    async def send(chat_id: Any) -> Any:
+        return await bot(method_for(chat_id))
+
+    return await broadcast(
+        send,
+        chat_ids,
+        classify=classify_aiogram,
+        progress=progress,
+        priority=priority,
+        flow=flow,
+    )
+
+
+def aiogram_sender(bots: Mapping[int, Bot]) -> Callable[[int, dict[str, Any], int], Awaitable[Any]]:
+    """A sender for :class:`~sluice.jobs.DurableBroadcasts`: ``message`` names a Bot API
+    method and its parameters (``{"method": "sendMessage", "text": "..."}``; the method
+    defaults to sendMessage), sent to each chat by the bot with that id."""
+
+    async def send(bot_id: int, message: dict[str, Any], chat_id: int) -> Any:
+        params = dict(message)
+        name = str(params.pop("method", "sendMessage"))
+        found = getattr(aiogram_methods, name[:1].upper() + name[1:], None)
+        if not (isinstance(found, type) and issubclass(found, TelegramMethod)):
+            raise ValueError(f"{name!r} is not a Bot API method aiogram knows")
+        build: Callable[..., TelegramMethod[Any]] = found
+        return await bots[bot_id](build(chat_id=chat_id, **params))
+
+    return send
+
+
+def status_message(
+    bot: Bot, chat_id: int | str, message_id: int, *, initial: str = "", **edit: Any
+) -> StatusMessage:
+    """A :class:`~sluice.gate.StatusMessage` editing one message's text with ``bot``.
+
+    Extra keyword arguments (``parse_mode``, ``reply_markup``, ...) go to every edit.
+    """
+
+    async def apply(text: str) -> None:
+        try:
+            await bot(EditMessageText(chat_id=chat_id, message_id=message_id, text=text, **edit))
+        except TelegramBadRequest as exc:
+            # The text already shows (a retried edit landed, or the user saw it): done.
+            if "message is not modified" not in exc.message:
+                raise
+
+    return StatusMessage(apply, initial=initial)
