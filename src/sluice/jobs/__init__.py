@@ -1,0 +1,30 @@
+"""Durable jobs: nothing accepted is ever lost.
+
+A :class:`JobQueue` runs handlers per job kind on a :class:`JobBackend`: SQL
+(SQLite by default, PostgreSQL by URL) or Redis Streams. Jobs survive
+restarts and crashes: leases are renewed while a job runs, and a dead
+worker's jobs run again. Per-user caps, priorities, timeouts, retries with
+backoff, cancellation within a second, deduplication.
+"""
+
+from __future__ import annotations
+
+from sluice.jobs._backend import JobBackend, JobNotFound, QueueFull
+from sluice.jobs._broadcasts import BroadcastStatus, DurableBroadcasts
+from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
+from sluice.jobs._queue import JobContext, JobQueue, Retryable
+
+__all__ = [
+    "BroadcastStatus",
+    "DurableBroadcasts",
+    "Job",
+    "JobBackend",
+    "JobContext",
+    "JobNotFound",
+    "JobPolicy",
+    "JobQueue",
+    "JobState",
+    "NewJob",
+    "QueueFull",
+    "Retryable",
+]

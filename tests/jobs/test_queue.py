@@ -1,0 +1,203 @@
+"""The job queue and its worker, on every backend: handlers, retries, timeouts,
+cancellation within a second, caps, leases of dead workers, graceful hand-back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from sluice.jobs import JobBackend, JobContext, JobQueue, JobState, QueueFull, Retryable
+
+FAST = {"lease": 1.0, "check_interval": 0.05, "poll_interval": 0.05, "progress_interval": 0.0}
+
+
+def make_queue(backend: JobBackend, **options: object) -> JobQueue:
+    return JobQueue(backend, **{**FAST, **options}, seed=3)  # type: ignore[arg-type]
+
+
+async def test_a_worker_runs_jobs_and_keeps_their_results(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+
+    @queue.handler("double")
+    async def double(ctx: JobContext) -> dict[str, int]:
+        await ctx.progress(0.5, "halfway")
+        return {"value": 2 * ctx.payload["n"]}
+
+    ids = [await queue.enqueue("double", {"n": n}) for n in range(20)]
+    async with queue.running(concurrency=4):
+        done = [await queue.wait(job_id, 10) for job_id in ids]
+    assert [j.result for j in done] == [{"value": 2 * n} for n in range(20)]
+    assert {j.state for j in done} == {JobState.SUCCEEDED}
+    assert all(j.progress_text == "halfway" for j in done)
+
+
+async def test_retryable_failures_back_off_then_give_up(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+    runs: list[float] = []
+
+    @queue.handler("flaky", max_attempts=3, backoff_base=0.05, backoff_cap=0.1)
+    async def flaky(ctx: JobContext) -> None:
+        runs.append(time.monotonic())
+        raise Retryable("provider busy")
+
+    job_id = await queue.enqueue("flaky")
+    async with queue.running():
+        failed = await queue.wait(job_id, 10)
+    assert len(runs) == 3
+    assert (failed.state, failed.attempts) == (JobState.FAILED, 3)
+    assert failed.error is not None
+    assert "provider busy" in failed.error
+
+
+async def test_other_errors_fail_at_once_with_the_reason(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+    runs = 0
+
+    @queue.handler("broken", max_attempts=5)
+    async def broken(ctx: JobContext) -> None:
+        nonlocal runs
+        runs += 1
+        raise ValueError("corrupt media")
+
+    job_id = await queue.enqueue("broken")
+    async with queue.running():
+        failed = await queue.wait(job_id, 10)
+    assert (failed.state, runs) == (JobState.FAILED, 1)
+    assert failed.error == "ValueError: corrupt media"
+
+
+async def test_a_job_past_its_timeout_fails_and_cleans_up(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+    cleaned = asyncio.Event()
+
+    @queue.handler("slow", timeout=0.2)
+    async def slow(ctx: JobContext) -> None:
+        try:
+            await asyncio.Event().wait()  # never set: only the timeout ends it
+        finally:
+            cleaned.set()
+
+    job_id = await queue.enqueue("slow")
+    async with queue.running():
+        failed = await queue.wait(job_id, 10)
+    assert failed.state is JobState.FAILED
+    assert failed.error == "timed out after 0.2 s"
+    assert cleaned.is_set()
+
+
+@pytest.mark.parametrize("same_process", [True, False])
+async def test_cancel_stops_a_running_job_within_a_second(
+    backend: JobBackend, same_process: bool
+) -> None:
+    worker = make_queue(backend)
+    client = worker if same_process else make_queue(backend)  # another process, in effect
+    started, cleaned = asyncio.Event(), asyncio.Event()
+
+    @worker.handler("long")
+    async def long(ctx: JobContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned.set()
+
+    job_id = await client.enqueue("long")
+    async with worker.running():
+        await asyncio.wait_for(started.wait(), 10)
+        asked = time.monotonic()
+        await client.cancel(job_id)
+        await asyncio.wait_for(cleaned.wait(), 1.0)
+        stopped = await client.wait(job_id, 5)
+    assert time.monotonic() - asked < 1.0
+    assert stopped.state is JobState.CANCELLED
+
+
+async def test_cancel_user_ends_what_runs_and_what_waits(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+    started = asyncio.Event()
+
+    @queue.handler("long", running_cap=1)
+    async def long(ctx: JobContext) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    ids = [await queue.enqueue("long", user_id=5) for _ in range(3)]
+    async with queue.running(concurrency=4):
+        await asyncio.wait_for(started.wait(), 10)
+        assert sorted(await queue.cancel_user(5)) == sorted(ids)
+        states = {(await queue.wait(job_id, 5)).state for job_id in ids}
+    assert states == {JobState.CANCELLED}
+
+
+async def test_a_users_running_cap_holds_across_concurrency(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+    running: dict[int, int] = {}
+    peak: dict[int, int] = {}
+
+    @queue.handler("capped", running_cap=2, queued_cap=10)
+    async def capped(ctx: JobContext) -> None:
+        user = int(ctx.job.user_id or 0)
+        running[user] = running.get(user, 0) + 1
+        peak[user] = max(peak.get(user, 0), running[user])
+        await asyncio.sleep(0.05)  # the work itself takes a while
+        running[user] -= 1
+
+    ids = [await queue.enqueue("capped", user_id=u) for u in (1, 2) for _ in range(6)]
+    # Six waiting each; four more fit under user 1's queued cap of ten, the eleventh not.
+    for _ in range(4):
+        await queue.enqueue("capped", user_id=1)
+    with pytest.raises(QueueFull):
+        await queue.enqueue("capped", user_id=1)
+    async with queue.running(concurrency=8):
+        for job_id in ids:
+            await queue.wait(job_id, 20)
+    assert peak == {1: 2, 2: 2}
+
+
+async def test_a_dead_workers_job_runs_again_elsewhere(backend: JobBackend) -> None:
+    queue = make_queue(backend)
+    runs: list[int] = []
+
+    @queue.handler("work")
+    async def work(ctx: JobContext) -> int:
+        runs.append(ctx.attempt)
+        return ctx.attempt
+
+    job_id = await queue.enqueue("work")
+    # A worker takes it and dies without a word: no renewal, no hand-back.
+    (taken,) = await backend.claim(
+        "dead-worker", {"work": queue.policy("work")}, 1, 0.3, time.time()
+    )
+    assert taken.id == job_id
+    async with queue.running():
+        done = await queue.wait(job_id, 10)
+    assert (done.state, done.result, runs) == (JobState.SUCCEEDED, 2, [2])
+
+
+async def test_stopping_a_worker_hands_its_jobs_back(backend: JobBackend) -> None:
+    first, second = make_queue(backend), make_queue(backend)
+    started = asyncio.Event()
+
+    async def never_ends(ctx: JobContext) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def finishes(ctx: JobContext) -> str:
+        return "done by the second worker"
+
+    first.register("task", never_ends)
+    second.register("task", finishes)
+    job_id = await first.enqueue("task")
+    async with first.running():
+        await asyncio.wait_for(started.wait(), 10)
+    handed_back = await first.status(job_id)
+    assert (handed_back.state, handed_back.attempts) == (JobState.QUEUED, 0)
+    async with second.running():
+        done = await second.wait(job_id, 10)
+    assert (done.state, done.result, done.attempts) == (
+        JobState.SUCCEEDED,
+        "done by the second worker",
+        1,
+    )
