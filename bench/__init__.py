@@ -1,0 +1,1 @@
+"""Benchmarks: run with ``sluice bench`` from a source checkout; never part of the test suite."""

@@ -1,0 +1,95 @@
+"""``sluice bench``: the benchmarks, whose code lives in ``bench/`` of a source checkout.
+
+Benchmarks compare sluice with other libraries and need their own extras
+(``pip install -e '.[bench]'``); they are not part of the installed package,
+so this command finds ``bench/`` next to ``src/`` and says so if it cannot.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from sluice.cli._app import app
+
+bench_app = typer.Typer(
+    help="Measure sluice against the alternatives (needs a source checkout).",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+_progress = Console(stderr=True, highlight=False)
+
+
+def _load(name: str) -> ModuleType:
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "bench" / "__init__.py").is_file():
+        _progress.print(
+            "[bold red]error:[/] sluice bench runs from a source checkout: "
+            f"no bench/ directory next to {root / 'src'}"
+        )
+        raise typer.Exit(2)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"bench.{name}")
+
+
+def _emit(result: dict[str, Any], as_json: bool, table: str) -> None:
+    sys.stdout.write((json.dumps(result) if as_json else table) + "\n")
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print only the JSON result.")]
+
+
+@bench_app.command("broadcast")
+def broadcast(
+    as_json: JsonFlag = False,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Run only this scenario (repeatable).")
+    ] = None,
+    contender: Annotated[
+        list[str] | None, typer.Option(help="Run only this contender (repeatable).")
+    ] = None,
+) -> None:
+    """sluice vs python-telegram-bot vs the common aiogram recipes, scenario by scenario."""
+    import asyncio
+
+    module = _load("broadcast")
+    known = [s.name for s in module.SCENARIOS]
+    for name in scenario or []:
+        if name not in known:
+            _progress.print(f"[bold red]error:[/] no scenario {name!r}; known: {', '.join(known)}")
+            raise typer.Exit(2)
+    with _progress.status("starting") as status:
+        results = asyncio.run(
+            module.run_all(scenario, contender, module.SPEED, lambda text: status.update(text))
+        )
+    _emit(module.as_json(results), as_json, module.as_markdown(results))
+
+
+@bench_app.command("overhead")
+def overhead(as_json: JsonFlag = False) -> None:
+    """The gate alone: calls per second with a null transport and no limits."""
+    module = _load("overhead")
+    with _progress.status("measuring the gate's own cost per call"):
+        result = module.run()
+    _emit(result, as_json, f"gate overhead: {result['calls_per_s']:,.0f} calls/s on one core")
+
+
+@bench_app.command("jobs")
+def jobs(as_json: JsonFlag = False) -> None:
+    """No-op jobs enqueued and completed per second by one worker, SQLite and Redis."""
+    module = _load("jobs")
+    with _progress.status("running 10,000 no-op jobs on SQLite, then on Redis"):
+        result = module.run()
+    table = "\n".join(
+        ["| backend | jobs/s |", "|---|---:|"]
+        + [f"| {name} | {row['jobs_per_s']:,.0f} |" for name, row in result.items()]
+    )
+    _emit(result, as_json, table)
