@@ -159,3 +159,13 @@ async def test_none_is_not_a_value(make_cache: CacheFactory, clock: Clock) -> No
     await cache.setup()
     with pytest.raises(ValueError, match="None"):
         await cache.put("k", "a", None)
+
+
+async def test_a_new_cache_sets_itself_up_on_first_use(
+    make_cache: CacheFactory, clock: Clock
+) -> None:
+    cache = make_cache(clock=clock)  # no setup() call: a fresh database has no tables yet
+    assert await cache.get("transcript", file_key("AgADnew")) is None
+    await cache.put("transcript", file_key("AgADnew"), {"text": "hi"})
+    assert await cache.get("transcript", file_key("AgADnew")) == {"text": "hi"}
+    assert (await cache.size())[0] == 1

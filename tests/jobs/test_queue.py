@@ -8,7 +8,15 @@ import time
 
 import pytest
 
-from sluice.jobs import JobBackend, JobContext, JobQueue, JobState, QueueFull, Retryable
+from sluice.jobs import (
+    JobBackend,
+    JobContext,
+    JobQueue,
+    JobState,
+    QueueFull,
+    Retryable,
+    open_backend,
+)
 
 FAST = {"lease": 1.0, "check_interval": 0.05, "poll_interval": 0.05, "progress_interval": 0.0}
 
@@ -201,3 +209,25 @@ async def test_stopping_a_worker_hands_its_jobs_back(backend: JobBackend) -> Non
         "done by the second worker",
         1,
     )
+
+
+async def test_a_queue_on_a_fresh_database_needs_no_setup_call(
+    backend_url: str, namespace: str
+) -> None:
+    backend = open_backend(backend_url, namespace=namespace)
+    queue = make_queue(backend)  # no backend.setup(): the queue does it before first use
+    try:
+
+        @queue.handler("hello")
+        async def hello(ctx: JobContext) -> str:
+            return f"hello {ctx.payload['who']}"
+
+        job_id = await queue.enqueue("hello", {"who": "world"}, user_id=7)
+        assert [j.id for j in await queue.list_jobs(user_id=7)] == [job_id]
+        async with queue.running(concurrency=1):
+            assert (await queue.wait(job_id, 10)).result == "hello world"
+    finally:
+        drop = getattr(backend, "drop", None)
+        if drop is not None:
+            await drop()
+        await backend.close()

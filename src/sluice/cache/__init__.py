@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from sluice.cache._base import Cache, CacheStats, content_key, file_key
+from sluice.cache._open import open_cache
 
-__all__ = ["Cache", "CacheStats", "content_key", "file_key"]
+__all__ = ["Cache", "CacheStats", "content_key", "file_key", "open_cache"]

@@ -70,6 +70,13 @@ class Cache(ABC):
         self.default_ttl = default_ttl
         self.clock = clock
         self.stats = CacheStats()
+        self._set_up = False
+
+    async def _ready(self) -> None:
+        # setup() runs once before first use; calling it yourself first is fine too.
+        if not self._set_up:
+            await self.setup()
+            self._set_up = True
 
     async def setup(self) -> None:  # noqa: B027 - optional for backends with nothing to set up
         """Create what the backend needs; safe to call again."""
@@ -79,6 +86,7 @@ class Cache(ABC):
 
     async def get(self, kind: str, key: str) -> Any | None:
         """The value, or None if absent or expired; counts a hit or a miss."""
+        await self._ready()
         value = await self._get(kind, key)
         if value is None:
             self.stats.misses += 1
@@ -99,6 +107,7 @@ class Cache(ABC):
         data = encode(value)
         if len(data.encode()) > self.max_bytes:
             return
+        await self._ready()
         await self._put(kind, key, data, ttl)
 
     @abstractmethod

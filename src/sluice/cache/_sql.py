@@ -138,14 +138,17 @@ class SqlCache(Cache):
                 )
 
     async def delete(self, kind: str, key: str) -> None:
+        await self._ready()
         async with self.store.write() as conn:
             await conn.execute(sa.delete(cache_entries_table).where(_t.kind == kind, _t.key == key))
 
     async def clear(self) -> None:
+        await self._ready()
         async with self.store.write("cache") as conn:
             await conn.execute(sa.delete(cache_entries_table))
 
     async def size(self) -> tuple[int, int]:
+        await self._ready()
         now = self.clock()
         async with self.store.read() as conn:
             row = (

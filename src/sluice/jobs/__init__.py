@@ -12,6 +12,7 @@ from __future__ import annotations
 from sluice.jobs._backend import JobBackend, JobNotFound, QueueFull
 from sluice.jobs._broadcasts import BroadcastStatus, DurableBroadcasts
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
+from sluice.jobs._open import open_backend
 from sluice.jobs._queue import JobContext, JobQueue, Retryable
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "NewJob",
     "QueueFull",
     "Retryable",
+    "open_backend",
 ]

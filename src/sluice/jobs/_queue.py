@@ -128,6 +128,18 @@ class JobQueue:
         self._work = asyncio.Event()
         self.on_finished = on_finished
         self.stats: Counter[JobState] = Counter()
+        self._set_up = False
+        self._setup_lock = asyncio.Lock()
+
+    async def _ready(self) -> JobBackend:
+        # The backend's tables, scripts and groups exist before the first use
+        # (setup is idempotent; calling it yourself first is fine too).
+        if not self._set_up:
+            async with self._setup_lock:
+                if not self._set_up:
+                    await self.backend.setup()
+                    self._set_up = True
+        return self.backend
 
     # -- kinds ---------------------------------------------------------------
 
@@ -200,7 +212,8 @@ class JobQueue:
         job's id. Raises :class:`~sluice.jobs.QueueFull` past the kind's per-user cap.
         """
         job = self._new(kind, payload, user_id, priority, dedupe_key, max_attempts, timeout, delay)
-        job_id, _ = await self.backend.enqueue(job, self.policy(kind), self.clock())
+        backend = await self._ready()
+        job_id, _ = await backend.enqueue(job, self.policy(kind), self.clock())
         self._work.set()
         return job_id
 
@@ -209,12 +222,14 @@ class JobQueue:
     ) -> list[str]:
         """Store many jobs of one kind at once (no user, no dedupe); their ids."""
         jobs = [self._new(kind, p, None, priority, None, None, None, 0.0) for p in payloads]
-        done = await self.backend.enqueue_many(jobs, {kind: self.policy(kind)}, self.clock())
+        backend = await self._ready()
+        done = await backend.enqueue_many(jobs, {kind: self.policy(kind)}, self.clock())
         self._work.set()
         return [job_id for job_id, _ in done]
 
     async def status(self, job_id: str) -> Job:
-        job = await self.backend.get(job_id)
+        backend = await self._ready()
+        job = await backend.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
         return job
@@ -227,15 +242,18 @@ class JobQueue:
         kind: str | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        return await self.backend.list_jobs(user_id=user_id, state=state, kind=kind, limit=limit)
+        backend = await self._ready()
+        return await backend.list_jobs(user_id=user_id, state=state, kind=kind, limit=limit)
 
     async def position(self, job_id: str) -> int | None:
         """How many queued jobs go before this one (None once it runs or ended)."""
-        return await self.backend.position(job_id, self.clock())
+        backend = await self._ready()
+        return await backend.position(job_id, self.clock())
 
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job: at once if queued; a running one stops within ``check_interval``."""
-        job = await self.backend.cancel(job_id, self.clock())
+        backend = await self._ready()
+        job = await backend.cancel(job_id, self.clock())
         if job is None:
             raise JobNotFound(job_id)
         self._stop_local([job_id])
@@ -243,7 +261,8 @@ class JobQueue:
 
     async def cancel_user(self, user_id: int) -> list[str]:
         """Cancel every queued and running job of the user; their ids."""
-        ids = await self.backend.cancel_user(user_id, self.clock())
+        backend = await self._ready()
+        ids = await backend.cancel_user(user_id, self.clock())
         self._stop_local(ids)
         return ids
 
@@ -287,6 +306,7 @@ class JobQueue:
         if unknown:
             raise ConfigError(f"no handler registered for job kinds {unknown}")
         policies = {k: self._kinds[k].policy for k in chosen}
+        await self._ready()
         stop = stop or asyncio.Event()
         keeper = asyncio.create_task(self._keep_leases(stop))
         freed = asyncio.Event()
