@@ -160,6 +160,13 @@ class Simulator:
             return None
         spec = spec if isinstance(spec, dict) else {}
         fp = Params(spec) if spec else p
+        if upload is None and (unique_id := fp.text("file_unique_id")):
+            # The same file sent again (forwarded, or picked from the user's own
+            # media): Telegram keeps its file_unique_id.
+            found = self.emu.files.by_unique_id(unique_id)
+            if found is None:
+                raise bad_request(f"no file {unique_id!r} was uploaded")
+            return found
         kind = fp.text("kind", empty_error="file.kind is required")
         if kind not in MEDIA_KINDS:
             raise bad_request(f"file.kind must be one of {', '.join(MEDIA_KINDS)}")

@@ -129,9 +129,17 @@ class Providers:
         return report
 
     async def transcribe(
-        self, path: Path, *, language: str | None = None, timestamps: bool = True
+        self,
+        path: Path,
+        *,
+        language: str | None = None,
+        timestamps: bool = True,
+        first: str | None = None,
     ) -> Transcript:
         """Transcribe ``path`` with the first provider that can; see the module's docstring.
+
+        ``first`` names a provider to try before the configured order (a user's
+        choice); the others follow in order, so the choice never disables failover.
 
         Raises:
             TooLarge: the file is over a provider's cap: cut smaller chunks.
@@ -140,6 +148,7 @@ class Providers:
         """
         size = (await asyncio.to_thread(path.stat)).st_size
         eligible = [p for p in self._providers if size <= p.max_bytes]
+        eligible.sort(key=lambda p: p.name != first)  # stable: the rest keep their order
         if not eligible:
             largest = max(p.max_bytes for p in self._providers)
             raise TooLarge(

@@ -1,0 +1,31 @@
+"""The transcription bot: any voice note, audio or video, any length, with provider
+failover and caching. Run it with ``sluice run transcribe``; see docs/transcribe.md."""
+
+from __future__ import annotations
+
+from sluice.apps.transcribe._app import TranscribeApp, open_app, run_transcribe
+from sluice.apps.transcribe._bot import TranscribeBot, media_of
+from sluice.apps.transcribe._failover import Providers
+from sluice.apps.transcribe._model import Segment, Transcript
+from sluice.apps.transcribe._pipeline import Transcriber, Transcription
+from sluice.apps.transcribe._provider_settings import (
+    ProviderSettings,
+    build_providers,
+    load_provider_settings,
+)
+
+__all__ = [
+    "ProviderSettings",
+    "Providers",
+    "Segment",
+    "TranscribeApp",
+    "TranscribeBot",
+    "Transcriber",
+    "Transcript",
+    "Transcription",
+    "build_providers",
+    "load_provider_settings",
+    "media_of",
+    "open_app",
+    "run_transcribe",
+]

@@ -1,0 +1,119 @@
+"""``sluice run transcribe``: the bot, its worker and everything they stand on, wired.
+
+Settings come from the environment and ``.env``: the bot token
+(``TELEGRAM_BOT_TOKEN`` / ``BOT_TOKEN``), ``TELEGRAM_API_SERVER`` for a local
+Bot API server (files up to 2 GB), ``SLUICE_DATA_DIR``, ``SLUICE_DATABASE_URL``,
+``SLUICE_REDIS_URL``, ``SLUICE_OWNER_IDS``, and the speech-to-text providers
+(:mod:`._provider_settings`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from sluice._exceptions import ConfigError
+from sluice.accounts import Settings
+from sluice.apps.transcribe._bot import TranscribeBot
+from sluice.apps.transcribe._failover import Providers
+from sluice.apps.transcribe._pipeline import Transcriber
+from sluice.apps.transcribe._provider_settings import ProviderSettings, build_providers
+from sluice.cache import Cache, open_cache
+from sluice.gate import Gate
+from sluice.integrations.aiogram import GateMiddleware, InteractiveMiddleware
+from sluice.jobs import JobQueue, open_backend
+from sluice.store import Store
+
+__all__ = ["TranscribeApp", "open_app", "run_transcribe"]
+
+log = logging.getLogger("sluice.apps.transcribe")
+
+
+@dataclass
+class TranscribeApp:
+    """Everything ``sluice run transcribe`` runs, opened and ready."""
+
+    bot: Bot
+    dispatcher: Dispatcher
+    handlers: TranscribeBot
+    queue: JobQueue
+    store: Store
+    cache: Cache
+    providers: Providers
+    gate: Gate
+
+    async def run(
+        self, *, concurrency: int = 4, handle_signals: bool = True, polling_timeout: int = 10
+    ) -> None:
+        """Poll for updates and run jobs until cancelled (or signalled, with ``handle_signals``)."""
+        async with self.queue.running(concurrency=concurrency):
+            await self.dispatcher.start_polling(
+                self.bot, handle_signals=handle_signals, polling_timeout=polling_timeout
+            )
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings,
+    providers: ProviderSettings,
+    *,
+    namespace: str | None = None,
+    queued_cap: int = 3,
+    running_cap: int = 1,
+    lease: float = 30.0,
+) -> AsyncIterator[TranscribeApp]:
+    """Open the store, queue, cache, providers and bot that ``settings`` describe.
+
+    ``lease``: seconds before a dead worker's job runs again elsewhere.
+    """
+    if not settings.bot_tokens:
+        raise ConfigError("no bot token: set TELEGRAM_BOT_TOKEN (or BOT_TOKEN)")
+    token = settings.bot_tokens[0]
+    data_dir = Path(settings.data_dir)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    sql_url = settings.database_url or f"sqlite:///{data_dir / 'sluice.db'}"
+    store = Store.open(sql_url, namespace=namespace)
+    await store.setup()
+    backend = open_backend(settings.redis_url or sql_url, namespace=namespace)
+    cache = open_cache(settings.redis_url or sql_url, namespace=namespace)
+    chain = build_providers(providers)
+    gate = Gate(settings.accounts())
+    if settings.api_server:
+        api = TelegramAPIServer.from_base(settings.api_server, is_local=True)
+    else:
+        api = TelegramAPIServer.from_base("https://api.telegram.org")
+    session = AiohttpSession(api=api)
+    session.middleware(GateMiddleware(gate))
+    bot = Bot(token.reveal(), session=session)
+    queue = JobQueue(backend, lease=lease, check_interval=min(0.25, lease / 4))
+    transcriber = Transcriber(chain, cache)
+    handlers = TranscribeBot(
+        bot, store=store, queue=queue, transcriber=transcriber, data_dir=data_dir,
+        owner_ids=tuple(settings.owner_ids), gate=gate, queued_cap=queued_cap,
+        running_cap=running_cap,
+    )  # fmt: skip
+    dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(InteractiveMiddleware())
+    dispatcher.include_router(handlers.router)
+    try:
+        yield TranscribeApp(bot, dispatcher, handlers, queue, store, cache, chain, gate)
+    finally:
+        await session.close()
+        await chain.aclose()
+        await cache.close()
+        await backend.close()
+        await store.close()
+
+
+async def run_transcribe(settings: Settings, providers: ProviderSettings) -> None:
+    async with open_app(settings, providers) as app:
+        log.info("transcription bot running with providers %s", ", ".join(app.providers.names))
+        await app.run()
