@@ -93,3 +93,14 @@ def jobs(as_json: JsonFlag = False) -> None:
         + [f"| {name} | {row['jobs_per_s']:,.0f} |" for name, row in result.items()]
     )
     _emit(result, as_json, table)
+
+
+@bench_app.command("transcribe")
+def transcribe(as_json: JsonFlag = False) -> None:
+    """The transcription bot's own time beyond the provider's, and a cache hit's latency."""
+    import asyncio
+
+    module = _load("transcribe")
+    with _progress.status("starting") as status:
+        results = asyncio.run(module.run_all(lambda text: status.update(text)))
+    _emit(results, as_json, module.as_markdown(results))
