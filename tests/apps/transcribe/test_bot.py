@@ -210,4 +210,50 @@ async def _finished(app: object, job_id: str) -> object:
 
 
 async def _with_keyboard(sim: Sim, chat: int) -> list[dict[str, object]]:
-    return [m for m in await bot_messages(sim, chat) if str(m.get("text", "")).startswith("How")]
+    return [
+        m
+        for m in await bot_messages(sim, chat)
+        if str(m.get("text", "")).startswith(("How", "Which service"))
+    ]
+
+
+async def test_when_every_provider_is_down_the_user_is_told_and_the_job_kept(
+    server: EmulatorServer, sim: Sim, user: int, voice: Path, tmp_path: Path
+) -> None:
+    for provider in ("groq", "deepgram"):
+        await sim.post("stt/faults", provider=provider, script=[{"status": 503}])
+    async with running_app(app_env(server, tmp_path / "data")) as app:
+        await send_voice(sim, user, voice)
+        await eventually(lambda: _has(sim, user, "Every speech-to-text service", prefix=True))
+        (job,) = await app.queue.list_jobs(user_id=user)
+        # Kept, and retried once a provider may be asked again: the scripts are spent.
+        done = await eventually(lambda: _finished(app, job.id))
+    assert (done.state, done.attempts) == (JobState.SUCCEEDED, 2)
+    stats = await stt_stats(sim)
+    assert stats["groq"]["answered"] == {"200": 1, "503": 1}
+    assert stats["deepgram"]["answered"] == {"503": 1}
+    assert SAID in await bot_texts(sim, user)
+
+
+async def test_status_shows_jobs_providers_cache_and_the_bot_account(
+    server: EmulatorServer, sim: Sim, user: int, voice: Path, tmp_path: Path
+) -> None:
+    async with running_app(app_env(server, tmp_path / "data")):
+        await sim.post("send", chat_id=user, from_user_id=user, bot_id=BOT_A, text="/provider")
+        (menu,) = await eventually(lambda: _with_keyboard(sim, user))
+        await sim.post(
+            "callback", chat_id=user, from_user_id=user, message_id=menu["message_id"],
+            data="set:provider:deepgram", bot_id=BOT_A,
+        )  # fmt: skip
+        await eventually(lambda: _has(sim, user, "I will try deepgram first."))
+        await send_voice(sim, user, voice)
+        await eventually(lambda: _has(sim, user, "Done."))
+        await sim.post("send", chat_id=user, from_user_id=user, bot_id=BOT_A, text="/status")
+        status = await eventually(lambda: _starting(sim, user, "Your jobs:"))
+    assert "succeeded" in status
+    assert "deepgram (nova-3): closed, 1 ok / 0 failed" in status
+    assert "groq (whisper-large-v3" in status
+    assert "Cache hit rate:" in status
+    assert "Telegram:" in status
+    stats = await stt_stats(sim)
+    assert (stats["deepgram"]["requests"], stats["groq"]["requests"]) == (1, 0)
