@@ -257,3 +257,62 @@ async def test_status_shows_jobs_providers_cache_and_the_bot_account(
     assert "Telegram:" in status
     stats = await stt_stats(sim)
     assert (stats["deepgram"]["requests"], stats["groq"]["requests"]) == (1, 0)
+
+
+async def test_a_90_minute_recording_comes_back_with_every_sound_where_it_is(
+    server: EmulatorServer, sim: Sim, user: int, tmp_path: Path
+) -> None:
+    # A 1.5 s sound every 7 s for 90 minutes: 771 sounds, cut into several chunks.
+    spans = [(start + 1.0, start + 2.5) for start in range(0, 90 * 60 - 3, 7)]
+    audio = await make_tone_audio(tmp_path / "long.ogg", spans, total=90 * 60.0)
+    async with running_app(app_env(server, tmp_path / "data")):
+        await _choose(sim, user, "/format", "set:format:srt", "Format: srt.")
+        await send_voice(sim, user, audio)
+        await eventually(lambda: _has(sim, user, "Done."), within=120)
+    (document,) = [m for m in await bot_messages(sim, user) if m.get("media")]
+    srt = (await sim.client.get(f"/_sim/files/{document['media']['file_unique_id']}")).text
+    cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(\w+)", srt)
+    assert [word for *_, word in cues] == ["tone15"] * len(spans)
+    for cue, (start, end) in zip(cues, spans, strict=True):
+        got_start, got_end = _hms(cue[0:4]), _hms(cue[4:8])
+        assert abs(got_start - start) < 0.05, (cue, start)
+        assert abs(got_end - end) < 0.05, (cue, end)
+    requests = (await stt_stats(sim))["groq"]["requests"]
+    assert requests > 1, "90 minutes must not fit one upload"
+
+
+async def test_language_is_chosen_with_a_keyboard_and_sent_to_the_provider(
+    server: EmulatorServer, sim: Sim, user: int, voice: Path, tmp_path: Path
+) -> None:
+    async with running_app(app_env(server, tmp_path / "data")) as app:
+        await _choose(sim, user, "/language", "set:language:id", "Spoken language: id.")
+        user_row = await app.handlers.users.get(user)
+        assert user_row is not None
+        assert user_row.settings["language"] == "id"
+        sent = await send_voice(sim, user, voice)
+        await eventually(lambda: _has(sim, user, "Done."))
+        transcript = await app.handlers.transcriber.cached(sent["voice"]["file_unique_id"])
+    assert transcript is not None
+    # The provider answers in the language it was told to expect (English otherwise).
+    assert transcript.language == "id"
+
+
+async def _choose(sim: Sim, user: int, command: str, data: str, answer: str) -> None:
+    before = len(await bot_messages(sim, user))
+    await sim.post("send", chat_id=user, from_user_id=user, bot_id=BOT_A, text=command)
+    menu = await eventually(lambda: _newer(sim, user, before))
+    await sim.post(
+        "callback", chat_id=user, from_user_id=user, message_id=menu["message_id"],
+        data=data, bot_id=BOT_A,
+    )  # fmt: skip
+    await eventually(lambda: _has(sim, user, answer))
+
+
+async def _newer(sim: Sim, user: int, before: int) -> dict[str, object] | None:
+    messages = await bot_messages(sim, user)
+    return messages[before] if len(messages) > before else None
+
+
+def _hms(parts: tuple[str, ...]) -> float:
+    hours, minutes, seconds, millis = (int(p) for p in parts)
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -23,6 +24,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from sluice._exceptions import ConfigError
 from sluice.accounts import Settings
 from sluice.apps.transcribe._bot import TranscribeBot
+from sluice.apps.transcribe._download import MtprotoDownloader
 from sluice.apps.transcribe._failover import Providers
 from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_settings import ProviderSettings, build_providers
@@ -31,6 +33,9 @@ from sluice.gate import Gate
 from sluice.integrations.aiogram import GateMiddleware, InteractiveMiddleware
 from sluice.jobs import JobQueue, open_backend
 from sluice.store import Store
+
+if TYPE_CHECKING:  # Telethon is the optional `mtproto` extra
+    from sluice.integrations.telethon import TelethonPool
 
 __all__ = ["TranscribeApp", "open_app", "run_transcribe"]
 
@@ -69,10 +74,17 @@ async def open_app(
     queued_cap: int = 3,
     running_cap: int = 1,
     lease: float = 30.0,
+    telethon_pool: TelethonPool | None = None,
+    api_local: bool | None = None,
 ) -> AsyncIterator[TranscribeApp]:
     """Open the store, queue, cache, providers and bot that ``settings`` describe.
 
     ``lease``: seconds before a dead worker's job runs again elsewhere.
+    ``telethon_pool``: started clients logged in as the bot, for files over 20 MB
+    without a local Bot API server; by default one is made from the MTProto
+    credentials in ``settings`` (sessions kept under the data directory), if any.
+    ``api_local``: whether ``TELEGRAM_API_SERVER`` runs in ``--local`` mode (files up
+    to 2 GB, read in place); by default it does, as that is why one runs it.
     """
     if not settings.bot_tokens:
         raise ConfigError("no bot token: set TELEGRAM_BOT_TOKEN (or BOT_TOKEN)")
@@ -87,18 +99,28 @@ async def open_app(
     chain = build_providers(providers)
     gate = Gate(settings.accounts())
     if settings.api_server:
-        api = TelegramAPIServer.from_base(settings.api_server, is_local=True)
+        local = True if api_local is None else api_local
+        api = TelegramAPIServer.from_base(settings.api_server, is_local=local)
     else:
         api = TelegramAPIServer.from_base("https://api.telegram.org")
     session = AiohttpSession(api=api)
     session.middleware(GateMiddleware(gate))
     bot = Bot(token.reveal(), session=session)
     queue = JobQueue(backend, lease=lease, check_interval=min(0.25, lease / 4))
+    pool = telethon_pool
+    if pool is None and settings.mtproto_credentials and not api.is_local:
+        from sluice.integrations.telethon import TelethonPool
+
+        pool = TelethonPool.from_credentials(
+            gate, settings.mtproto_credentials, data_dir=data_dir, bot_token=token
+        )
+        await pool.connect()
+    mtproto = MtprotoDownloader(pool) if pool is not None else None
     transcriber = Transcriber(chain, cache)
     handlers = TranscribeBot(
         bot, store=store, queue=queue, transcriber=transcriber, data_dir=data_dir,
         owner_ids=tuple(settings.owner_ids), gate=gate, queued_cap=queued_cap,
-        running_cap=running_cap,
+        running_cap=running_cap, mtproto=mtproto,
     )  # fmt: skip
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(InteractiveMiddleware())
@@ -106,6 +128,8 @@ async def open_app(
     try:
         yield TranscribeApp(bot, dispatcher, handlers, queue, store, cache, chain, gate)
     finally:
+        if pool is not None and telethon_pool is None:
+            await pool.disconnect()
         await session.close()
         await chain.aclose()
         await cache.close()

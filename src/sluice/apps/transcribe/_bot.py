@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,12 @@ from aiogram.types import (
 from sluice._ffmpeg import MediaError
 from sluice._redact import redact
 from sluice.apps.transcribe._audio import workspace
-from sluice.apps.transcribe._download import download, download_limit
+from sluice.apps.transcribe._download import (
+    CLOUD_LIMIT,
+    MtprotoDownloader,
+    download,
+    download_limit,
+)
 from sluice.apps.transcribe._model import Transcript
 from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_errors import AllProvidersFailed, ProviderError
@@ -93,6 +99,7 @@ class TranscribeBot:
         gate: the gate the bot sends through, for /status and /botstats.
         queued_cap, running_cap: per user.
         max_attempts: runs of a job while every provider is down.
+        mtproto: downloads files over 20 MB without a local Bot API server.
     """
 
     def __init__(
@@ -108,8 +115,10 @@ class TranscribeBot:
         queued_cap: int = 3,
         running_cap: int = 1,
         max_attempts: int = 5,
+        mtproto: MtprotoDownloader | None = None,
     ) -> None:
         self.bot = bot
+        self.mtproto = mtproto
         self.store = store
         self.users = Users(store)
         self.queue = queue
@@ -168,7 +177,7 @@ class TranscribeBot:
         if media is None:
             await message.answer(t(ui, "unsupported"), reply_parameters=reply)
             return
-        limit = download_limit(self.bot)
+        limit = download_limit(self.bot, self.mtproto)
         if media.file_size is not None and media.file_size > limit:
             size = f"{media.file_size / _MB:.0f}"
             await message.answer(
@@ -350,10 +359,7 @@ class TranscribeBot:
                 async def downloading(fraction: float) -> None:
                     await report("downloading", fraction, {})
 
-                path, digest = await download(
-                    self.bot, str(p["file_id"]), work / "media", size=p.get("file_size"),
-                    progress=downloading,
-                )  # fmt: skip
+                path, digest = await self._fetch(p, work / "media", downloading)
                 result = await self.transcriber.transcribe(
                     path, work, sha256=digest, file_unique_id=str(p["file_unique_id"]),
                     language=p.get("language"), first=p.get("provider"), progress=report,
@@ -390,6 +396,16 @@ class TranscribeBot:
             # /revoke (or a shutdown handing the job back): the user sees where it stands.
             await asyncio.shield(self._final(status, t(ui, "cancelled")))
             raise
+
+    async def _fetch(
+        self, p: dict[str, Any], dest: Path, progress: Callable[[float], Awaitable[None]]
+    ) -> tuple[Path, str]:
+        size = p.get("file_size") or 0
+        if size > CLOUD_LIMIT and not self.bot.session.api.is_local and self.mtproto is not None:
+            return await self.mtproto.download(
+                int(p["chat_id"]), int(p["message_id"]), dest, progress=progress
+            )
+        return await download(self.bot, str(p["file_id"]), dest, size=size, progress=progress)
 
     async def _final(self, status: Any, text: str) -> None:
         status.update(text)

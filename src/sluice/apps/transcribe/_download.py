@@ -4,7 +4,11 @@ Through the cloud Bot API, ``getFile`` serves files up to 20 MB and the
 bytes are streamed to disk a megabyte at a time. A local Bot API server
 (``TELEGRAM_API_SERVER``, run with ``--local``) serves files up to 2 GB and
 answers ``getFile`` with an absolute path on its own disk: the file is read
-in place, never copied. Either way nothing is held in memory whole.
+in place, never copied. Without one, files over 20 MB come through MTProto
+(:class:`MtprotoDownloader`): a Telethon client logged in as the bot fetches
+the message and streams its media to disk; the call goes through sluice's
+gate, so a flood wait moves it to a client of another account. Nothing is
+held in memory whole.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 
 from sluice._ffmpeg import MediaError
 from sluice.apps.transcribe._pipeline import sha256_file
 
-__all__ = ["CLOUD_LIMIT", "LOCAL_LIMIT", "download", "download_limit"]
+if TYPE_CHECKING:  # Telethon is the optional `mtproto` extra
+    from sluice.integrations.telethon import TelethonPool
+
+__all__ = ["CLOUD_LIMIT", "LOCAL_LIMIT", "MtprotoDownloader", "download", "download_limit"]
 
 MB = 1024 * 1024
 CLOUD_LIMIT = 20 * MB
@@ -29,9 +37,45 @@ _BLOCK = MB
 Progress = Callable[[float], Awaitable[None]]
 
 
-def download_limit(bot: Bot) -> int:
-    """The largest file ``bot`` can fetch: 2 GB from a local server, else 20 MB."""
-    return LOCAL_LIMIT if bot.session.api.is_local else CLOUD_LIMIT
+def download_limit(bot: Bot, mtproto: MtprotoDownloader | None = None) -> int:
+    """The largest file ``bot`` can fetch: 2 GB from a local server or through
+    MTProto, else the cloud Bot API's 20 MB."""
+    return LOCAL_LIMIT if bot.session.api.is_local or mtproto is not None else CLOUD_LIMIT
+
+
+class MtprotoDownloader:
+    """Downloads through a :class:`~sluice.integrations.telethon.TelethonPool` whose
+    clients are logged in as the bot (one or several api_id/api_hash pairs).
+
+    ``accounts``: the pool accounts that may fetch (by default all of them);
+    the message is looked up by its chat and id, which only the bot that
+    received it (or another bot in the same group) can see.
+    """
+
+    def __init__(self, pool: TelethonPool, *, accounts: list[int] | None = None) -> None:
+        self.pool = pool
+        self.accounts = accounts
+
+    async def download(
+        self, chat_id: int, message_id: int, dest: Path, *, progress: Progress | None = None
+    ) -> tuple[Path, str]:
+        async def fetch(client: Any) -> Path:
+            message = await client.get_messages(chat_id, ids=message_id)
+            if message is None or message.media is None:
+                raise MediaError(dest, f"message {message_id} has no media this account can see")
+
+            async def moved(received: int, total: int) -> None:
+                if progress is not None and total:
+                    await progress(min(1.0, received / total))
+
+            # Restarted from zero on the next client if a flood wait moves the call.
+            await client.download_media(message, file=str(dest), progress_callback=moved)
+            return dest
+
+        path = await self.pool.call(
+            fetch, chat_id=chat_id, accounts=self.accounts, method="download", limited=False
+        )
+        return path, await asyncio.to_thread(sha256_file, path)
 
 
 async def download(
