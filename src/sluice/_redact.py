@@ -313,6 +313,15 @@ class _RedactingRecordFactory:
         return record
 
 
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record it sees (attach it to one logger
+    whose lines carry secrets, where :func:`install_log_redaction` is too broad)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_record(record)
+        return True
+
+
 _install_lock = threading.Lock()
 
 

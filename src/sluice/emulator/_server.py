@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Generator
@@ -11,6 +12,7 @@ from types import TracebackType
 
 import uvicorn
 
+from sluice._redact import RedactingFilter
 from sluice.emulator._app import create_app
 from sluice.emulator._config import EmulatorConfig
 from sluice.emulator._core import Emulator
@@ -83,10 +85,14 @@ class EmulatorServer:
         sock.bind((self.host, self.port))
         sock.listen(2048)
         self.port = sock.getsockname()[1]
+        # Request lines carry bot tokens. access_log=False is not enough: uvicorn's
+        # httptools protocol logs whenever "uvicorn.access" has a handler (the
+        # root logger's counts), so that logger also redacts what it logs.
+        _redact_access_log()
         config = uvicorn.Config(
             create_app(self.emulator),
             log_config=None,
-            access_log=False,  # request lines carry bot tokens
+            access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
         )
@@ -130,3 +136,9 @@ class EmulatorServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactingFilter) for f in access.filters):
+        access.addFilter(RedactingFilter())

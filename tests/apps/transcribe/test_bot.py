@@ -3,6 +3,7 @@ speech-to-text providers, the real bot with its gate, queue, cache and ffmpeg.""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -316,3 +317,27 @@ async def _newer(sim: Sim, user: int, before: int) -> dict[str, object] | None:
 def _hms(parts: tuple[str, ...]) -> float:
     hours, minutes, seconds, millis = (int(p) for p in parts)
     return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+async def test_no_token_or_key_reaches_the_logs(
+    server: EmulatorServer,
+    sim: Sim,
+    user: int,
+    voice: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = app_env(server, tmp_path / "data")
+    caplog.set_level(logging.DEBUG)
+    await sim.post("stt/faults", provider="groq", script=[{"status": 503}])
+    async with running_app(env):
+        await send_voice(sim, user, voice)
+        await eventually(lambda: _has(sim, user, "Done."))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "speech-to-text failed over" in logged  # the failover was logged...
+    for secret in (
+        env["TELEGRAM_BOT_TOKEN"].split(":")[1],
+        env["GROQ_API_KEY"],
+        env["DEEPGRAM_API_KEY"],
+    ):
+        assert secret not in logged  # ...and no secret with it
