@@ -103,3 +103,22 @@ async def test_a_broadcast_whose_job_was_never_enqueued_is_recovered(
         job = await queue.wait(status.job_id or "", 30)
     assert job.state is JobState.SUCCEEDED
     assert (await broadcasts.status(created.id)).delivered == 3
+
+
+async def test_a_sequence_of_messages_reaches_every_recipient_in_order(
+    backend: JobBackend, store: Store, bot: Bot, sim: Sim
+) -> None:
+    users = [int((await sim.started_user(BOT_A))["id"]) for _ in range(12)]
+    queue = JobQueue(backend, **FAST)  # type: ignore[arg-type]
+    broadcasts = DurableBroadcasts(
+        store, queue, aiogram_sender({BOT_A: bot}), classify=classify_aiogram, flush_every=0.05
+    )
+    sequence = [{"text": "one"}, {"text": "two"}, {"text": "three"}]
+    created = await broadcasts.create(BOT_A, users, sequence)
+    async with queue.running():
+        job = await queue.wait(created.job_id or "", 60)
+    assert job.state is JobState.SUCCEEDED
+    assert (await broadcasts.status(created.id)).delivered == 12
+    for user in users:
+        texts = [m["text"] for m in await sim.messages(user) if m["sender"]["type"] == "bot"]
+        assert texts == ["one", "two", "three"]

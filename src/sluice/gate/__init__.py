@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sluice.gate._broadcast import BroadcastProgress, BroadcastReport, Outcome, broadcast
 from sluice.gate._context import sending_as
+from sluice.gate._distributed import DistributedGate
 from sluice.gate._gate import Gate, RetryPolicy
 from sluice.gate._keys import chat_key
 from sluice.gate._lanes import Priority
@@ -24,6 +25,7 @@ __all__ = [
     "BroadcastProgress",
     "BroadcastReport",
     "Classifier",
+    "DistributedGate",
     "Fatal",
     "Flood",
     "Gate",

@@ -42,6 +42,7 @@ from sluice.accounts import Account
 from sluice.gate import (
     BroadcastProgress,
     BroadcastReport,
+    DistributedGate,
     Fatal,
     Flood,
     Gate,
@@ -98,7 +99,7 @@ class GateMiddleware(BaseRequestMiddleware):
         timeout: default deadline in seconds for each call, waits and retries included.
     """
 
-    def __init__(self, gate: Gate, *, timeout: float | None = None) -> None:
+    def __init__(self, gate: Gate | DistributedGate, *, timeout: float | None = None) -> None:
         self.gate = gate
         self.timeout = timeout
 

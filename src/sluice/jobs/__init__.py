@@ -14,6 +14,7 @@ from sluice.jobs._broadcasts import BroadcastStatus, DurableBroadcasts
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
 from sluice.jobs._open import open_backend
 from sluice.jobs._queue import JobContext, JobQueue, Retryable
+from sluice.jobs._shards import shard_of, sharded_broadcast
 
 __all__ = [
     "BroadcastStatus",
@@ -29,4 +30,6 @@ __all__ = [
     "QueueFull",
     "Retryable",
     "open_backend",
+    "shard_of",
+    "sharded_broadcast",
 ]

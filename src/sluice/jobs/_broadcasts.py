@@ -32,6 +32,7 @@ __all__ = ["BroadcastStatus", "DurableBroadcasts", "Sender"]
 # send(bot_id, message, chat_id): one Telegram call through a gated client.
 Sender = Callable[[int, dict[str, Any], int], Awaitable[Any]]
 _PAGE = 5000
+_SEQUENCE = "sluice.sequence"  # a stored message that is several, sent in order
 _INSERT_BATCH = 1000
 _recipients = broadcast_recipients_table
 _broadcasts = broadcasts_table
@@ -96,12 +97,18 @@ class DurableBroadcasts:
         self,
         bot_id: int,
         chat_ids: Sequence[int],
-        message: dict[str, Any],
+        message: dict[str, Any] | Sequence[dict[str, Any]],
         *,
         priority: int = 0,
     ) -> BroadcastStatus:
-        """Store the broadcast (a recipient listed twice is kept once) and enqueue its job."""
+        """Store the broadcast (a recipient listed twice is kept once) and enqueue its job.
+
+        ``message`` may be a sequence of messages: each recipient gets them all, in
+        order (a recipient's outcome is that of the first that failed, if any).
+        """
         recipients = list(dict.fromkeys(int(c) for c in chat_ids))
+        if not isinstance(message, dict):
+            message = {_SEQUENCE: [dict(m) for m in message]}
         now = self.clock()
         async with self.store.write() as conn:
             inserted = await conn.execute(
@@ -190,25 +197,41 @@ class DurableBroadcasts:
         recorder = _Recorder(self, broadcast_id, ctx, before)
         flusher = asyncio.create_task(recorder.flush_periodically())
         try:
-            after = -1
             while True:
-                page = await self._pending(broadcast_id, after)
-                if not page:
+                after = -1
+                while True:
+                    page = await self._pending(broadcast_id, after)
+                    if not page:
+                        break
+                    after = page[-1][0]
+                    await self._send_page(
+                        head.bot_id, dict(head.message), broadcast_id, page, recorder
+                    )
+                await recorder.flush()
+                # Finished means every recipient has an outcome: a recipient that
+                # still has none (another run of this job, presumed dead, was
+                # sending it when this one paged) is sent again, never skipped.
+                if await self._mark_finished(broadcast_id):
                     break
-                after = page[-1][0]
-                await self._send_page(head.bot_id, dict(head.message), broadcast_id, page, recorder)
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             await asyncio.shield(recorder.flush())
-        async with self.store.write() as conn:
-            await conn.execute(
-                sa.update(_broadcasts)
-                .where(_broadcasts.c.id == broadcast_id)
-                .values(finished_at=self.clock())
-            )
         final = await self.status(broadcast_id)
         return {str(outcome): n for outcome, n in final.counts.items()}
+
+    async def _mark_finished(self, broadcast_id: int) -> bool:
+        """Set the broadcast finished if no recipient lacks an outcome; whether it is."""
+        async with self.store.write() as conn:
+            pending = sa.exists().where(
+                _recipients.c.broadcast_id == broadcast_id, _recipients.c.outcome.is_(None)
+            )
+            done = await conn.execute(
+                sa.update(_broadcasts)
+                .where(_broadcasts.c.id == broadcast_id, ~pending)
+                .values(finished_at=self.clock())
+            )
+            return bool(done.rowcount)
 
     async def _pending(self, broadcast_id: int, after: int) -> list[tuple[int, int]]:
         async with self.store.read() as conn:
@@ -233,12 +256,14 @@ class DurableBroadcasts:
         recorder: _Recorder,
     ) -> None:
         queue = iter(page)
+        messages = message.get(_SEQUENCE, [message])
 
         async def worker() -> None:
             with sending_as(Priority.BULK, f"broadcast-{broadcast_id}"):
                 for position, chat_id in queue:
                     try:
-                        await self.send(bot_id, message, chat_id)
+                        for one in messages:
+                            await self.send(bot_id, one, chat_id)
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:

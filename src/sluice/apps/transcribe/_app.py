@@ -56,9 +56,20 @@ class TranscribeApp:
     gate: Gate
 
     async def run(
-        self, *, concurrency: int = 4, handle_signals: bool = True, polling_timeout: int = 10
+        self,
+        *,
+        concurrency: int = 4,
+        handle_signals: bool = True,
+        polling_timeout: int = 10,
+        poll: bool = True,
     ) -> None:
-        """Poll for updates and run jobs until cancelled (or signalled, with ``handle_signals``)."""
+        """Poll for updates and run jobs until cancelled (or signalled, with ``handle_signals``).
+
+        ``poll=False`` runs jobs only: an extra worker next to the process that polls.
+        """
+        if not poll:
+            await self.queue.run(concurrency=concurrency)
+            return
         async with self.queue.running(concurrency=concurrency):
             await self.dispatcher.start_polling(
                 self.bot, handle_signals=handle_signals, polling_timeout=polling_timeout
@@ -137,7 +148,9 @@ async def open_app(
         await store.close()
 
 
-async def run_transcribe(settings: Settings, providers: ProviderSettings) -> None:
+async def run_transcribe(
+    settings: Settings, providers: ProviderSettings, *, poll: bool = True
+) -> None:
     async with open_app(settings, providers) as app:
         log.info("transcription bot running with providers %s", ", ".join(app.providers.names))
-        await app.run()
+        await app.run(poll=poll)
