@@ -13,6 +13,7 @@ shares the budget, not the order.
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -45,6 +46,7 @@ class DistributedGate:
         self._lanes: dict[tuple[int, Hashable], asyncio.Lock] = {}
         self._rng = random.Random()
         self.floods = 0
+        self._recent: dict[int, collections.deque[tuple[float, Hashable]]] = {}
 
     def has_account(self, account_id: int) -> bool:
         return account_id in self._accounts
@@ -111,7 +113,7 @@ class DistributedGate:
         """Wait as the failure asks and return the transient failures so far; or raise."""
         if isinstance(verdict, Flood):
             self.floods += 1
-            scope = None if verdict.account_wide else key
+            scope = None if verdict.account_wide or self._storm(account, key) else key
             await self.limiter.flood(account, scope, verdict.retry_after)
             return failures
         if not isinstance(verdict, Transient):
@@ -121,6 +123,20 @@ class DistributedGate:
         failures += 1
         await self._sleep(self._rng.uniform(0, min(5.0, 0.1 * 2**failures)), deadline)
         return failures
+
+    def _storm(self, account: int, key: Hashable | None) -> bool:
+        """Several 429s in a row from two chats or more: Telegram closed the whole bot
+        (as the in-process gate's ledger decides), so every process waits, not each chat."""
+        limits = self.limiter.limits
+        now = time.monotonic()
+        recent = self._recent.setdefault(account, collections.deque(maxlen=limits.escalate_after))
+        recent.append((now, key))
+        window = limits.escalate_window / limits.speed
+        return (
+            len(recent) == limits.escalate_after
+            and now - recent[0][0] <= window
+            and len({chat for _, chat in recent}) >= 2
+        )
 
     async def _admit(
         self, account: int, key: Hashable | None, paid: bool, deadline: float | None

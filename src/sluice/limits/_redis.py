@@ -18,8 +18,14 @@ limit is a sliding window of entries:
 So Telegram never sees more than the count in any of its windows, however
 late a send reaches it. A private chat's token bucket (burst ``b``, ``r``
 per second) is kept as a window of ``b`` per ``b / r`` seconds: the same
-long-run rate and burst, and never more than the bucket allows. Entries of a
-process that died in flight leave the window after ``in_flight_ttl``.
+long-run rate and burst, and never more than the bucket allows.
+
+An entry stays in flight as long as its process lives, however long the
+request takes (a starved process was seen to hold granted sends for over
+10 s, and an entry that left the window early let one send too many
+through). Each process keeps a heartbeat key alive; a full window releases
+the in-flight entries of processes whose heartbeat has lapsed (they died
+before their answers), so a crash blocks its slots for a few seconds only.
 
 A full window answers how long to wait: until its oldest confirmed entry
 leaves it, or one whole window when in-flight entries fill it (they leave it
@@ -36,9 +42,12 @@ one ``confirm`` for many answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
 import os
 import socket
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +55,8 @@ from typing import Any
 from sluice.limits._config import TelegramLimits
 
 __all__ = ["RedisLimiter", "Ticket"]
+
+log = logging.getLogger("sluice.limits")
 
 # KEYS: none (built from the prefix). ARGV: prefix, in_flight_ttl_ms, then per request
 # 8 values: member, bot_key, bot_count, bot_window_ms, chat_key ('' = none), chat_count,
@@ -56,9 +67,23 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local out = {}
+local function release_dead(key)
+  -- In-flight entries of a process whose heartbeat lapsed: it died before the answer.
+  local flying = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')
+  for _, member in ipairs(flying) do
+    local owner = string.match(member, '^(.*):[^:]*$')
+    if redis.call('EXISTS', prefix .. 'alive:' .. owner) == 0 then
+      redis.call('ZREM', key, member)
+    end
+  end
+end
 local function wait_for(key, count, window)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local n = redis.call('ZCARD', key)
+  if n >= count then
+    release_dead(key)
+    n = redis.call('ZCARD', key)
+  end
   if n < count then return 0 end
   -- the entry whose departure makes room: the (n - count + 1)-th oldest
   local e = redis.call('ZRANGE', key, n - count, n - count, 'WITHSCORES')
@@ -161,6 +186,39 @@ class _Batcher:
             self._busy = False
 
 
+class _Heartbeat(threading.Thread):
+    """Keeps ``key`` alive from a thread of its own: a process whose event loop is
+    starved for seconds still lives, and its sends in flight must keep counting."""
+
+    def __init__(self, where: dict[str, Any], key: str, lifetime: float) -> None:
+        super().__init__(name="sluice-limiter-heartbeat", daemon=True)
+        import redis
+
+        if "path" in where:  # a unix socket
+            where = {**where, "unix_socket_path": where.pop("path")}
+        self.client = redis.Redis(**where, socket_timeout=lifetime / 3)
+        self.key = key
+        self.lifetime = lifetime
+        self.stopping = threading.Event()
+
+    def beat(self) -> None:
+        self.client.set(self.key, "1", px=int(self.lifetime * 1000))
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.lifetime / 3):
+            try:
+                self.beat()
+            except Exception as exc:  # a hiccup: the next beat (within the lifetime) retries
+                log.warning("limiter heartbeat failed: %s", type(exc).__name__)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        with contextlib.suppress(Exception):
+            self.client.delete(self.key)
+        self.client.close()
+
+
 class RedisLimiter:
     """Telegram's limits for every process that uses the same Redis and ``namespace``.
 
@@ -168,7 +226,13 @@ class RedisLimiter:
         client: a ``redis.asyncio.Redis``.
         limits: what Telegram allows (the same in every process).
         namespace: keeps several deployments apart on one server.
-        in_flight_ttl: seconds an unconfirmed send counts (its process may have died).
+        in_flight_ttl: the longest an unconfirmed send of a live process counts.
+        heartbeat: seconds a process's heartbeat lasts (renewed three times as often);
+            a dead process's unconfirmed sends are released this long after it died.
+        clock_margin: seconds added to every window. Redis's clock is not
+            Telegram's: wall clocks are slewed and stepped (a few milliseconds
+            against the monotonic clock were seen on a VM within seconds), and a
+            window measured short by that much lets one send too many through.
     """
 
     def __init__(
@@ -177,12 +241,15 @@ class RedisLimiter:
         limits: TelegramLimits | None = None,
         *,
         namespace: str = "sluice",
-        in_flight_ttl: float = 10.0,
+        in_flight_ttl: float = 300.0,
+        heartbeat: float = 3.0,
+        clock_margin: float = 0.005,
     ) -> None:
         self.client = client
         self.limits = limits or TelegramLimits()
         self.prefix = f"{namespace}:limits:"
         self.in_flight_ttl_ms = int(in_flight_ttl * 1000)
+        self.clock_margin = clock_margin
         self.round_trips = 0
         self._ids = itertools.count()
         self._me = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -190,6 +257,14 @@ class RedisLimiter:
         self._confirm_script = client.register_script(_CONFIRM)
         self._acquires = _Batcher(self._acquire_many)
         self._confirms = _Batcher(self._confirm_many)
+        self.heartbeat = heartbeat
+        self._beating: _Heartbeat | None = None
+        kwargs = client.connection_pool.connection_kwargs
+        self._where = {
+            name: kwargs[name]
+            for name in ("host", "port", "db", "username", "password", "path")
+            if name in kwargs
+        }
 
     @classmethod
     def from_url(
@@ -200,7 +275,16 @@ class RedisLimiter:
         return cls(aioredis.Redis.from_url(url), limits, **options)
 
     async def aclose(self) -> None:
+        if self._beating is not None:
+            await asyncio.to_thread(self._beating.stop)
         await self.client.aclose()
+
+    async def _alive(self) -> None:
+        if self._beating is None:
+            key = f"{self.prefix}alive:{self._me}"
+            self._beating = _Heartbeat(self._where, key, self.heartbeat)
+            await asyncio.to_thread(self._beating.beat)
+            self._beating.start()
 
     def _scopes(self, chat_id: Hashable | None, paid: bool) -> tuple[int, int, int, int]:
         limits = self.limits
@@ -213,12 +297,14 @@ class RedisLimiter:
             chat_window = limits.scaled(limits.private_burst / limits.private_rate)
         else:  # groups, supergroups, channels, @usernames
             chat_count, chat_window = limits.group_count, limits.scaled(limits.group_window)
-        return bot_count, _ms(bot_window), chat_count, _ms(chat_window)
+        margin = self.clock_margin
+        return bot_count, _ms(bot_window + margin), chat_count, _ms(chat_window + margin)
 
     async def acquire(
         self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False
     ) -> Ticket | float:
         """A :class:`Ticket` if the send may go now, else the seconds to wait first."""
+        await self._alive()
         bot_count, bot_window, chat_count, chat_window = self._scopes(chat_id, paid)
         chat = "" if chat_id is None else str(chat_id)
         member = f"{self._me}:{next(self._ids)}"

@@ -52,7 +52,7 @@ async def open_worker(
     limits: TelegramLimits | None = None,
     lease: float = 30.0,
     window: int = 64,
-    in_flight_ttl: float = 10.0,
+    in_flight_ttl: float = 300.0,
 ) -> AsyncIterator[Worker]:
     """Everything a worker stands on, from ``settings`` (Redis is required)."""
     if not settings.redis_url:
