@@ -259,6 +259,7 @@ class RedisLimiter:
         self._confirms = _Batcher(self._confirm_many)
         self.heartbeat = heartbeat
         self._beating: _Heartbeat | None = None
+        self._started: asyncio.Task[None] | None = None
         kwargs = client.connection_pool.connection_kwargs
         self._where = {
             name: kwargs[name]
@@ -280,11 +281,22 @@ class RedisLimiter:
         await self.client.aclose()
 
     async def _alive(self) -> None:
-        if self._beating is None:
-            key = f"{self.prefix}alive:{self._me}"
-            self._beating = _Heartbeat(self._where, key, self.heartbeat)
-            await asyncio.to_thread(self._beating.beat)
-            self._beating.start()
+        # Every acquire waits until the heartbeat key exists: an entry whose owner
+        # has no heartbeat yet would be released as a dead process's.
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_task(self._start_heartbeat())
+        try:
+            await asyncio.shield(self._started)
+        except Exception:
+            self._started = None  # Redis was unreachable: the next acquire tries again
+            raise
+
+    async def _start_heartbeat(self) -> None:
+        key = f"{self.prefix}alive:{self._me}"
+        beating = _Heartbeat(self._where, key, self.heartbeat)
+        await asyncio.to_thread(beating.beat)
+        beating.start()
+        self._beating = beating
 
     def _scopes(self, chat_id: Hashable | None, paid: bool) -> tuple[int, int, int, int]:
         limits = self.limits
