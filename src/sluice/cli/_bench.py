@@ -104,3 +104,14 @@ def transcribe(as_json: JsonFlag = False) -> None:
     with _progress.status("starting") as status:
         results = asyncio.run(module.run_all(lambda text: status.update(text)))
     _emit(results, as_json, module.as_markdown(results))
+
+
+@bench_app.command("distributed")
+def distributed(as_json: JsonFlag = False) -> None:
+    """The same broadcast by 1, 2 and 4 worker processes sharing limits through Redis."""
+    import asyncio
+
+    module = _load("distributed")
+    with _progress.status("starting") as status:
+        results = asyncio.run(module.run_all(lambda text: status.update(text)))
+    _emit(results, as_json, module.as_markdown(results))

@@ -92,7 +92,7 @@ def transcribe(
 def worker(
     verbose: Verbose = False,
     redis: RedisUrl = None,
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 32,
 ) -> None:
     """One of N processes sharing the bots' limits and durable jobs through Redis.
 

@@ -28,8 +28,8 @@ the in-flight entries of processes whose heartbeat has lapsed (they died
 before their answers), so a crash blocks its slots for a few seconds only.
 
 A full window answers how long to wait: until its oldest confirmed entry
-leaves it, or one whole window when in-flight entries fill it (they leave it
-one window after their confirmation at the earliest). Floods are shared as
+leaves it, or a tenth of a window when in-flight entries fill it (their
+answers are due; asking again is cheap, as requests are grouped). Floods are shared as
 keys that expire with Telegram's ``retry_after``; a flood on a chat closes
 that chat, an account-wide one the bot.
 
@@ -88,7 +88,7 @@ local function wait_for(key, count, window)
   -- the entry whose departure makes room: the (n - count + 1)-th oldest
   local e = redis.call('ZRANGE', key, n - count, n - count, 'WITHSCORES')
   local score = tonumber(e[2])
-  if score > now then return window end  -- in flight: confirmed at now or later
+  if score > now then return math.max(1, math.floor(window / 10)) end  -- in flight: answered soon
   return math.max(1, score + window - now)
 end
 local function flood_wait(key)

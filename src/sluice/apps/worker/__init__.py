@@ -39,7 +39,7 @@ class Worker:
     bots: dict[int, Bot]
     store: Store
 
-    async def run(self, *, concurrency: int = 8) -> None:
+    async def run(self, *, concurrency: int = 32) -> None:
         """Run jobs until cancelled."""
         await self.queue.run(concurrency=concurrency)
 
@@ -51,7 +51,7 @@ async def open_worker(
     namespace: str = "sluice",
     limits: TelegramLimits | None = None,
     lease: float = 30.0,
-    window: int = 64,
+    window: int = 16,
     in_flight_ttl: float = 300.0,
 ) -> AsyncIterator[Worker]:
     """Everything a worker stands on, from ``settings`` (Redis is required)."""
