@@ -341,3 +341,29 @@ async def test_no_token_or_key_reaches_the_logs(
         env["DEEPGRAM_API_KEY"],
     ):
         assert secret not in logged  # ...and no secret with it
+
+
+async def test_a_413_makes_the_bot_cut_smaller_chunks_and_try_again(
+    server: EmulatorServer, sim: Sim, user: int, voice: Path, tmp_path: Path
+) -> None:
+    await sim.post("stt/faults", provider="groq", script=[{"status": 413}])
+    async with running_app(app_env(server, tmp_path / "data")):
+        await send_voice(sim, user, voice)
+        await eventually(lambda: _has(sim, user, "Done."))
+    stats = await stt_stats(sim)
+    # A 413 is not a reason to fail over: every provider would get the same upload.
+    assert stats["groq"]["answered"] == {"200": 1, "413": 1}
+    assert stats["deepgram"]["requests"] == 0
+    assert SAID in await bot_texts(sim, user)
+
+
+async def test_silence_and_other_documents_get_clear_answers(
+    server: EmulatorServer, sim: Sim, user: int, tmp_path: Path
+) -> None:
+    quiet = await make_tone_audio(tmp_path / "quiet.ogg", [], total=3.0)
+    async with running_app(app_env(server, tmp_path / "data")):
+        await send_voice(sim, user, quiet)
+        await eventually(lambda: _has(sim, user, "I heard no speech in this recording."))
+        pdf = {"kind": "document", "base64": "JVBERi0xLjQK", "mime_type": "application/pdf"}
+        await sim.post("send", chat_id=user, from_user_id=user, bot_id=BOT_A, file=pdf)
+        await eventually(lambda: _has(sim, user, "I can transcribe voice notes", prefix=True))
