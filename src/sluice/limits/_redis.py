@@ -69,7 +69,7 @@ local ttl = tonumber(ARGV[2])
 local out = {}
 local function release_dead(key)
   -- In-flight entries of a process whose heartbeat lapsed: it died before the answer.
-  local flying = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')
+  local flying = redis.call('ZRANGEBYSCORE', key, '(' .. (now + 1), '+inf')
   for _, member in ipairs(flying) do
     local owner = string.match(member, '^(.*):[^:]*$')
     if redis.call('EXISTS', prefix .. 'alive:' .. owner) == 0 then
@@ -88,7 +88,7 @@ local function wait_for(key, count, window)
   -- the entry whose departure makes room: the (n - count + 1)-th oldest
   local e = redis.call('ZRANGE', key, n - count, n - count, 'WITHSCORES')
   local score = tonumber(e[2])
-  if score > now then return math.max(1, math.floor(window / 10)) end  -- in flight: answered soon
+  if score > now + 1 then return math.max(1, math.floor(window / 10)) end  -- in flight
   return math.max(1, score + window - now)
 end
 local function flood_wait(key)

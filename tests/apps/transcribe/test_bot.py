@@ -144,7 +144,8 @@ async def test_corrupt_media_gets_a_clear_answer(
         await send_voice(sim, user, junk)
         await eventually(lambda: _has(sim, user, "I could not read any audio", prefix=True))
         (job,) = await app.queue.list_jobs(user_id=user)
-        assert job.state is JobState.FAILED
+        done = await eventually(lambda: _finished(app, job.id))  # recorded after the answer
+        assert done.state is JobState.FAILED
     assert (await stt_stats(sim))["groq"]["requests"] == 0
 
 
