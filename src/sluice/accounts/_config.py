@@ -292,9 +292,24 @@ def _read_credentials(
     return tuple(credentials)
 
 
-def _read_env_file(env_file: str | Path, problems: list[str]) -> dict[str, str]:
+def read_environment(
+    settings: type[BaseSettings],
+    env: Mapping[str, str] | None,
+    env_file: str | Path | None,
+    problems: list[str],
+) -> dict[str, str]:
+    """The variables to read: ``env_file``'s (if any), overridden by ``env`` (or
+    ``os.environ``), stripped, empty ones dropped; unreadable files go to ``problems``."""
+    values = _present(_read_env_file(settings, env_file, problems)) if env_file is not None else {}
+    values.update(_present(os.environ if env is None else env))
+    return values
+
+
+def _read_env_file(
+    settings: type[BaseSettings], env_file: str | Path, problems: list[str]
+) -> dict[str, str]:
     try:
-        source = DotEnvSettingsSource(Settings, env_file=env_file, case_sensitive=True)
+        source = DotEnvSettingsSource(settings, env_file=env_file, case_sensitive=True)
     except UnicodeDecodeError:
         # Its text quotes the undecodable bytes, which may belong to a secret.
         problems.append(f"{env_file} is not UTF-8 text: save it as UTF-8")
@@ -352,8 +367,7 @@ def load_settings(
             line, without any of their values.
     """
     problems: list[str] = []
-    values = _present(_read_env_file(env_file, problems)) if env_file is not None else {}
-    values.update(_present(os.environ if env is None else env))
+    values = read_environment(Settings, env, env_file, problems)
     bot_tokens = _read_bot_tokens(values, problems)
     credentials = _read_credentials(values, problems)
     settings, field_problems = _build(values, bot_tokens, credentials)

@@ -136,9 +136,7 @@ class DurableBroadcasts:
         )
         async with self.store.write() as conn:
             await conn.execute(
-                sa.update(_broadcasts)
-                .where(_broadcasts.c.id == broadcast_id)
-                .values(job_id=job_id)
+                sa.update(_broadcasts).where(_broadcasts.c.id == broadcast_id).values(job_id=job_id)
             )
         return job_id
 

@@ -48,10 +48,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sluice._coalesce import Coalescer
 from sluice.limits._config import TelegramLimits
 
 __all__ = ["RedisLimiter", "Ticket"]
@@ -152,40 +153,6 @@ class Ticket:
     chat_window_ms: int
 
 
-class _Batcher:
-    """Group commit: requests that arrive while a call is on its way go in the next one."""
-
-    def __init__(self, run: Any) -> None:
-        self._run = run
-        self._pending: list[tuple[list[str], asyncio.Future[Any]]] = []
-        self._busy = False
-
-    async def submit(self, args: list[str]) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((args, future))
-        if not self._busy:
-            self._busy = True
-            asyncio.get_running_loop().create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    results = await self._run([a for args, _ in batch for a in args], len(batch))
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._busy = False
-
-
 class _Heartbeat(threading.Thread):
     """Keeps ``key`` alive from a thread of its own: a process whose event loop is
     starved for seconds still lives, and its sends in flight must keep counting."""
@@ -255,8 +222,8 @@ class RedisLimiter:
         self._me = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._acquire_script = client.register_script(_ACQUIRE)
         self._confirm_script = client.register_script(_CONFIRM)
-        self._acquires = _Batcher(self._acquire_many)
-        self._confirms = _Batcher(self._confirm_many)
+        self._acquires: Coalescer[list[str], int] = Coalescer(self._acquire_many)
+        self._confirms: Coalescer[list[str], None] = Coalescer(self._confirm_many)
         self.heartbeat = heartbeat
         self._beating: _Heartbeat | None = None
         self._started: asyncio.Task[None] | None = None
@@ -322,7 +289,7 @@ class RedisLimiter:
         member = f"{self._me}:{next(self._ids)}"
         args = [member, str(bot_id), str(bot_count), str(bot_window), chat,
                 str(chat_count), str(chat_window)]  # fmt: skip
-        wait = int(await self._acquires.submit(args))
+        wait = await self._acquires.call(args)
         if wait > 0:
             return wait / 1000
         return Ticket(member, str(bot_id), chat, bot_window, chat_window)
@@ -331,7 +298,7 @@ class RedisLimiter:
         """The send's answer arrived: its entries leave the windows one window from now."""
         args = [ticket.member, ticket.bot, ticket.chat, str(ticket.bot_window_ms),
                 str(ticket.chat_window_ms)]  # fmt: skip
-        await self._confirms.submit(args)
+        await self._confirms.call(args)
 
     async def flood(self, bot_id: int, chat_id: Hashable | None, retry_after: float) -> None:
         """Telegram answered 429: close the chat (or, without one, the bot) for every process."""
@@ -339,15 +306,16 @@ class RedisLimiter:
         self.round_trips += 1
         await self.client.set(key, "1", px=max(1, int(retry_after * 1000)))
 
-    async def _acquire_many(self, flat: list[str], n: int) -> list[int]:
+    async def _acquire_many(self, batch: Sequence[list[str]]) -> list[int]:
         self.round_trips += 1
+        flat = [arg for request in batch for arg in request]
         result = await self._acquire_script(args=[self.prefix, str(self.in_flight_ttl_ms), *flat])
         return [int(r) for r in result]
 
-    async def _confirm_many(self, flat: list[str], n: int) -> list[None]:
+    async def _confirm_many(self, batch: Sequence[list[str]]) -> list[None]:
         self.round_trips += 1
-        await self._confirm_script(args=[self.prefix, *flat])
-        return [None] * n
+        await self._confirm_script(args=[self.prefix, *(arg for entry in batch for arg in entry)])
+        return [None] * len(batch)
 
     async def drop(self) -> None:
         """Delete this namespace's keys (tests, benchmarks)."""

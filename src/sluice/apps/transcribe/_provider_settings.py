@@ -16,7 +16,6 @@ configured provider is used in the order above. Keys are registered with
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import urllib.parse
@@ -34,13 +33,13 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
-    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
 from sluice._exceptions import ConfigError
 from sluice._redact import register_secret
+from sluice.accounts._config import read_environment
 from sluice.apps.transcribe._circuit import FailoverConfig
 from sluice.apps.transcribe._deepgram import DeepgramProvider
 from sluice.apps.transcribe._failover import Providers
@@ -299,24 +298,6 @@ def build_providers(
     return Providers(providers, config=config, clock=clock, sleep=sleep)
 
 
-def _read_env_file(env_file: str | Path, problems: list[str]) -> dict[str, str]:
-    try:
-        source = DotEnvSettingsSource(ProviderSettings, env_file=env_file, case_sensitive=True)
-    except UnicodeDecodeError:
-        problems.append(f"{env_file} is not UTF-8 text: save it as UTF-8")
-        return {}
-    except OSError as error:
-        problems.append(f"{env_file} could not be read: {error.strerror or type(error).__name__}")
-        return {}
-    return {name: value for name, value in source.env_vars.items() if value is not None}
-
-
-def _present(values: Mapping[str, str | None]) -> dict[str, str]:
-    # An empty value counts as unset, so an exported but empty variable does
-    # not hide the .env file's; surrounding blanks are copy-paste accidents.
-    return {name: value.strip() for name, value in values.items() if value and value.strip()}
-
-
 def load_provider_settings(
     env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> ProviderSettings:
@@ -332,8 +313,7 @@ def load_provider_settings(
             without their values.
     """
     problems: list[str] = []
-    values = _present(_read_env_file(env_file, problems)) if env_file is not None else {}
-    values.update(_present(os.environ if env is None else env))
+    values = read_environment(ProviderSettings, env, env_file, problems)
     aliases = [
         field.validation_alias
         for field in ProviderSettings.model_fields.values()
