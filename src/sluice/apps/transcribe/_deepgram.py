@@ -19,10 +19,6 @@ from sluice._redact import redact, redact_exception, register_secret
 from sluice.apps.transcribe._model import Segment, Transcript
 from sluice.apps.transcribe._provider_errors import (
     ProviderError,
-    RateLimited,
-    Refused,
-    TooLarge,
-    Unauthorized,
     Unavailable,
 )
 from sluice.apps.transcribe._providers import (
@@ -31,7 +27,6 @@ from sluice.apps.transcribe._providers import (
     RateLimit,
     Sleep,
     audio_content_type,
-    parse_retry_after,
 )
 
 __all__ = ["DEEPGRAM_BASE_URL", "DEEPGRAM_MODELS", "DeepgramProvider"]
@@ -163,31 +158,13 @@ class DeepgramProvider(Provider):
     def _mapped(self, response: httpx.Response) -> ProviderError:
         name, status = self.name, response.status_code
         said = f"{status} {_said(response)}"
-        if status == 429:
-            # Deepgram documents no retry-after: without one the chain's default cooldown applies.
-            retry_after = parse_retry_after(response.headers)
-            return RateLimited(
-                f"{name} is rate limiting ({said})", provider=name, retry_after=retry_after
-            )
-        if status == 413:
-            return TooLarge(
-                f"{name} refused the upload as too large ({said}): send smaller chunks",
-                provider=name,
-                max_bytes=self.max_bytes,
-            )
-        if status in (401, 402, 403):
-            return Unauthorized(
-                f"{name} refused the key ({said}): check its API key and balance", provider=name
-            )
-        if status == 404:
-            return Unauthorized(
-                f"{name} has no /listen under {self.base_url} ({said}): check its base URL",
-                provider=name,
-            )
-        if status >= 500 or status in (408, 409):
-            return Unavailable(f"{name} failed ({said})", provider=name)
-        # 400: undecodable audio, or a model/language combination it lacks.
-        return Refused(f"{name} refused the request ({said})", provider=name)
+        # Deepgram documents no retry-after: without one the chain's default cooldown
+        # applies. A 400 is undecodable audio, or a model/language combination it lacks.
+        return self.status_error(
+            status, said, response.headers,
+            key_hint="check its API key and balance",
+            not_found=f"{name} has no /listen under {self.base_url} ({said}): check its base URL",
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self._client.aclose()

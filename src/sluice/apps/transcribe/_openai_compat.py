@@ -24,9 +24,6 @@ from sluice._redact import redact, redact_exception, register_secret
 from sluice.apps.transcribe._model import Segment, Transcript
 from sluice.apps.transcribe._provider_errors import (
     ProviderError,
-    RateLimited,
-    Refused,
-    TooLarge,
     Unauthorized,
     Unavailable,
 )
@@ -36,7 +33,6 @@ from sluice.apps.transcribe._providers import (
     RateLimit,
     Sleep,
     audio_content_type,
-    parse_retry_after,
 )
 
 __all__ = [
@@ -312,31 +308,16 @@ class OpenAICompatibleProvider(Provider):
                 f"{name} says the account's quota is spent ({said}): add credit or remove it",
                 provider=name,
             )
-        if status == 429:
-            retry_after = parse_retry_after(error.response.headers)
-            return RateLimited(
-                f"{name} is rate limiting ({said})", provider=name, retry_after=retry_after
-            )
-        if status == 413:
-            return TooLarge(
-                f"{name} refused the upload as too large ({said}): send smaller chunks",
-                provider=name,
-                max_bytes=self.max_bytes,
-            )
-        if status in (401, 402, 403):
-            return Unauthorized(
-                f"{name} refused the key ({said}): check its API key", provider=name
-            )
-        if status == 404:
-            # "does not exist or you do not have access to it": the same for every request.
-            return Unauthorized(
+        # A 404 says "does not exist or you do not have access to it": the same for
+        # every request.
+        return self.status_error(
+            status, said, error.response.headers,
+            key_hint="check its API key",
+            not_found=(
                 f"{name} has no model {self.model!r} for this key ({said}): "
-                "check the model setting",
-                provider=name,
-            )
-        if status >= 500 or status in (408, 409):
-            return Unavailable(f"{name} failed ({said})", provider=name)
-        return Refused(f"{name} refused the request ({said})", provider=name)
+                "check the model setting"
+            ),
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self._client.close()

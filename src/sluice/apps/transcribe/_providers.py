@@ -24,7 +24,14 @@ from types import TracebackType
 
 from sluice._exceptions import ConfigError
 from sluice.apps.transcribe._model import Transcript
-from sluice.apps.transcribe._provider_errors import RateLimited, TooLarge
+from sluice.apps.transcribe._provider_errors import (
+    ProviderError,
+    RateLimited,
+    Refused,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from sluice.limits import SlidingWindow
 
 __all__ = [
@@ -189,6 +196,38 @@ class Provider(abc.ABC):
     def timed(self) -> bool:
         """Whether its transcripts carry segment times (some models answer text only)."""
         return True
+
+    def status_error(
+        self,
+        status: int,
+        said: str,
+        headers: Mapping[str, str],
+        *,
+        key_hint: str,
+        not_found: str,
+    ) -> ProviderError:
+        """The error for an HTTP ``status`` the provider answered (``said`` quotes it):
+        what every provider's dialect shares. ``key_hint`` ends the message for a
+        rejected key; ``not_found`` is the whole message for a 404."""
+        name = self.name
+        if status == 429:
+            retry_after = parse_retry_after(headers)
+            return RateLimited(
+                f"{name} is rate limiting ({said})", provider=name, retry_after=retry_after
+            )
+        if status == 413:
+            return TooLarge(
+                f"{name} refused the upload as too large ({said}): send smaller chunks",
+                provider=name,
+                max_bytes=self.max_bytes,
+            )
+        if status in (401, 402, 403):
+            return Unauthorized(f"{name} refused the key ({said}): {key_hint}", provider=name)
+        if status == 404:
+            return Unauthorized(not_found, provider=name)
+        if status >= 500 or status in (408, 409):
+            return Unavailable(f"{name} failed ({said})", provider=name)
+        return Refused(f"{name} refused the request ({said})", provider=name)
 
     def ready_in(self, now: float) -> float:
         """Seconds until its rate window lets one more request start (0: now; ``inf``:
