@@ -62,7 +62,24 @@ def _without_password(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-class Settings(BaseSettings):
+class ExplicitSettings(BaseSettings):
+    """Settings built only from the values given: their loader reads the environment
+    and the ``.env`` file itself (:func:`read_environment`), because numbered names
+    (``MULTITOKEN7``) have no fixed field and tests pass a mapping instead."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class Settings(ExplicitSettings):
     """Everything sluice reads from the environment, validated.
 
     Read it with :func:`load_settings`. Constructed directly it takes keyword
@@ -101,19 +118,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="SLUICE_DATABASE_URL")
     api_server: str | None = Field(default=None, validation_alias="TELEGRAM_API_SERVER")
     owner_ids: tuple[int, ...] = Field(default=(), validation_alias="SLUICE_OWNER_IDS")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings() reads the environment and the .env file itself: the
-        # numbered names have no fixed field, and tests pass a mapping instead.
-        return (init_settings,)
 
     @field_validator("data_dir")
     @classmethod

@@ -32,14 +32,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
 from sluice._exceptions import ConfigError
 from sluice._redact import register_secret
-from sluice.accounts._config import read_environment
+from sluice.accounts._config import ExplicitSettings, read_environment
 from sluice.apps.transcribe._circuit import FailoverConfig
 from sluice.apps.transcribe._deepgram import DeepgramProvider
 from sluice.apps.transcribe._failover import Providers
@@ -53,7 +51,7 @@ PROVIDER_NAMES = ("groq", "deepgram", "together", "openai")
 _CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
-class ProviderSettings(BaseSettings):
+class ProviderSettings(ExplicitSettings):
     """The speech-to-text providers' settings, validated.
 
     Read them with :func:`load_provider_settings`; constructed directly it
@@ -103,18 +101,6 @@ class ProviderSettings(BaseSettings):
     )
 
     _order: tuple[str, ...] = PrivateAttr(default=())
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_provider_settings() reads the environment and .env itself.
-        return (init_settings,)
 
     @field_validator(
         "groq_api_key", "deepgram_api_key", "together_api_key", "openai_api_key", "custom_api_key"
