@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from aiogram import Bot, F, Router
@@ -58,6 +58,15 @@ JOB_KIND = "transcribe"
 SPOKEN_LANGUAGES = ("auto", "en", "id", "es", "pt", "ru", "ar", "hi", "de", "fr")
 _MESSAGE_LIMIT = 4096
 _MB = 1024 * 1024
+
+
+class _Seen(NamedTuple):
+    """Who wrote, in which language to answer, their settings, and whether banned."""
+
+    user_id: int
+    ui: str
+    settings: dict[str, Any]
+    banned: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +145,11 @@ class TranscribeBot:
 
     # -- the user's side ------------------------------------------------------
 
-    async def _seen(self, message: Message | CallbackQuery) -> tuple[int, str, dict[str, Any]]:
+    async def _seen(self, message: Message | CallbackQuery) -> _Seen:
         user = message.from_user
         assert user is not None
         stored = await self.users.seen(user.id, user.language_code)
-        return user.id, ui_language(stored.language), dict(stored.settings)
-
-    async def _banned(self, user_id: int) -> bool:
-        user = await self.users.get(user_id)
-        return user is not None and user.banned
+        return _Seen(user.id, ui_language(stored.language), dict(stored.settings), stored.banned)
 
     def _build_router(self) -> Router:
         router = Router(name="transcribe")
@@ -161,16 +166,16 @@ class TranscribeBot:
         return router
 
     async def on_start(self, message: Message) -> None:
-        _, ui, _ = await self._seen(message)
+        ui = (await self._seen(message)).ui
         await message.answer(t(ui, "start"))
 
     async def on_help(self, message: Message) -> None:
-        _, ui, _ = await self._seen(message)
+        ui = (await self._seen(message)).ui
         await message.answer(t(ui, "help"))
 
     async def on_media(self, message: Message) -> None:
-        user_id, ui, settings = await self._seen(message)
-        if await self._banned(user_id):
+        user_id, ui, settings, banned = await self._seen(message)
+        if banned:
             return
         reply = ReplyParameters(message_id=message.message_id)
         media = media_of(message)
@@ -227,7 +232,7 @@ class TranscribeBot:
                 )
 
     async def on_status(self, message: Message) -> None:
-        user_id, ui, _ = await self._seen(message)
+        user_id, ui, _, _ = await self._seen(message)
         lines = []
         for job in await self.queue.list_jobs(user_id=user_id, limit=5):
             line = f"#{job.id} {job.state.value}"
@@ -268,21 +273,21 @@ class TranscribeBot:
         return "\n\nTelegram:\n" + "\n".join(lines) if lines else ""
 
     async def on_provider(self, message: Message) -> None:
-        _, ui, _ = await self._seen(message)
+        ui = (await self._seen(message)).ui
         names = ["auto", *self.transcriber.providers.names]
         await message.answer(t(ui, "choose_provider"), reply_markup=_keyboard("provider", names))
 
     async def on_language(self, message: Message) -> None:
-        _, ui, _ = await self._seen(message)
+        ui = (await self._seen(message)).ui
         keyboard = _keyboard("language", list(SPOKEN_LANGUAGES))
         await message.answer(t(ui, "choose_language"), reply_markup=keyboard)
 
     async def on_format(self, message: Message) -> None:
-        _, ui, _ = await self._seen(message)
+        ui = (await self._seen(message)).ui
         await message.answer(t(ui, "choose_format"), reply_markup=_keyboard("format", FORMATS))
 
     async def on_choice(self, query: CallbackQuery) -> None:
-        user_id, ui, _ = await self._seen(query)
+        user_id, ui, _, _ = await self._seen(query)
         _, setting, value = (query.data or "").split(":", 2)
         allowed = {
             "provider": ("auto", *self.transcriber.providers.names),
@@ -299,13 +304,13 @@ class TranscribeBot:
             await query.message.edit_text(t(ui, f"{setting}_set", name=name))
 
     async def on_revoke(self, message: Message) -> None:
-        user_id, ui, _ = await self._seen(message)
+        user_id, ui, _, _ = await self._seen(message)
         ids = await self.queue.cancel_user(user_id)
         key = "revoked" if ids else "nothing_to_revoke"
         await message.answer(t(ui, key, count=len(ids)))
 
     async def on_botstats(self, message: Message) -> None:
-        user_id, ui, _ = await self._seen(message)
+        user_id, ui, _, _ = await self._seen(message)
         if user_id not in self.owner_ids:
             await message.answer(t(ui, "owner_only"))
             return
