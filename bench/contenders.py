@@ -157,6 +157,7 @@ async def run_sluice(work: Work, sim: Sim) -> Run:
     run = Run()
     gate = Gate(limits=TelegramLimits(speed=work.speed))
     async with _aiogram_bots(work, run, gate) as bots:
+
         async def worker(queue: Iterator[tuple[int, int, str]]) -> None:
             # Workers take messages in order and hand them to the gate at once, so the
             # gate sees them in submission order; a bounded number wait there at a time.

@@ -1,7 +1,7 @@
-"""A worker for ``sluice bench distributed``: ``sluice run worker`` at 10x speed that
+"""A worker for ``sluice bench distributed``: ``sluice run worker`` at the emulator's speed that
 also reports its Redis limiter's round trips (in the hash ``<namespace>:bench:rt``).
 
-``dist_worker.py REDIS_URL NAMESPACE STORE_URL TELEGRAM_URL TOKEN...``
+``dist_worker.py REDIS_URL NAMESPACE STORE_URL TELEGRAM_URL SPEED TOKEN...``
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from sluice.apps.worker import open_worker
 from sluice.limits import TelegramLimits
 
 
-async def main(redis_url: str, namespace: str, store: str, telegram: str, *tokens: str) -> None:
+async def main(
+    redis_url: str, namespace: str, store: str, telegram: str, speed: str, *tokens: str
+) -> None:
     env = {
         "SLUICE_REDIS_URL": redis_url,
         "SLUICE_DATABASE_URL": store,
@@ -27,7 +29,7 @@ async def main(redis_url: str, namespace: str, store: str, telegram: str, *token
     settings = load_settings(env, env_file=None)
     report = aioredis.Redis.from_url(redis_url)
     async with open_worker(
-        settings, namespace=namespace, limits=TelegramLimits(speed=10), lease=5.0
+        settings, namespace=namespace, limits=TelegramLimits(speed=float(speed)), lease=5.0
     ) as worker:
         limiter = worker.gate.limiter
 

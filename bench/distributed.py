@@ -36,10 +36,10 @@ from sluice.store import Store
 HERE = Path(__file__).resolve().parent
 REDIS_URL = os.environ.get("SLUICE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 TOKENS = tuple(f"{1000001 + n}:" + chr(ord("A") + n) * 35 for n in range(3))  # fake
-USERS = 600
+USERS = 300
 MESSAGES = [{"text": "m1"}, {"text": "m2"}]
 PROCESSES = (1, 2, 4)
-SPEED = 10
+SPEED = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -68,9 +68,11 @@ async def _workers(n: int, *args: str) -> AsyncIterator[list[subprocess.Popen[st
                 proc.stdout.close()
 
 
-async def run_one(processes: int, report: Callable[[str], None]) -> dict[str, Any]:
+async def run_one(
+    processes: int, report: Callable[[str], None], speed: float = SPEED, users_per_bot: int = USERS
+) -> dict[str, Any]:
     namespace = f"bench{uuid.uuid4().hex[:8]}"
-    config = EmulatorConfig(seed=1, limits=Limits(speed=SPEED))
+    config = EmulatorConfig(seed=1, limits=Limits(speed=speed))
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'sluice.db'}"
         store = Store.open(store_url)
@@ -85,13 +87,13 @@ async def run_one(processes: int, report: Callable[[str], None]) -> dict[str, An
                 bots = [int(t.split(":")[0]) for t in TOKENS]
                 users: dict[int, list[int]] = {}
                 for bot in bots:
-                    report(f"{processes} process(es): {USERS} users of bot {bot}")
+                    report(f"{processes} process(es): {users_per_bot} users of bot {bot}")
                     users[bot] = []
-                    for _ in range(USERS):
+                    for _ in range(users_per_bot):
                         user = (await http.post("/_sim/users", json={"first_name": "u"})).json()
                         await http.post("/_sim/start", json={"bot_id": bot, "user_id": user["id"]})
                         users[bot].append(int(user["id"]))
-                args = (REDIS_URL, namespace, store_url, server.url, *TOKENS)
+                args = (REDIS_URL, namespace, store_url, server.url, str(speed), *TOKENS)
                 async with _workers(processes, *args):
                     report(f"{processes} process(es): sending")
                     broadcasts = DurableBroadcasts(
@@ -100,17 +102,21 @@ async def run_one(processes: int, report: Callable[[str], None]) -> dict[str, An
                     started = time.perf_counter()
                     for bot in bots:
                         await sharded_broadcast(broadcasts, bot, users[bot], MESSAGES, shards=8)
-                    total = len(bots) * USERS * len(MESSAGES)
-                    cap = 5 * _permitted(USERS * len(MESSAGES))
-                    last = started
+                    enqueued = time.perf_counter()
+                    total = len(bots) * users_per_bot * len(MESSAGES)
+                    permitted = _permitted(users_per_bot * len(MESSAGES), speed)
+                    cap = 5 * permitted
+                    last = first = started
                     accepted = 0
                     while time.perf_counter() - started < cap:
                         stats = (await http.get("/_sim/stats")).json()["totals"]
                         if stats["sends_accepted"] > accepted:
+                            if not accepted:
+                                first = time.perf_counter()
                             accepted, last = stats["sends_accepted"], time.perf_counter()
                         if accepted >= total:
                             break
-                        await asyncio.sleep(0.005)
+                        await asyncio.sleep(0.05)
                     rounds = sum(
                         int(v) for v in (await client.hgetall(f"{namespace}:bench:rt")).values()
                     )
@@ -131,26 +137,31 @@ async def run_one(processes: int, report: Callable[[str], None]) -> dict[str, An
             await store.close()
     achieved = last - started
     return {
-        "ratio": round(_permitted(USERS * len(MESSAGES)) / achieved, 3),
+        "ratio": round(permitted / achieved, 3),
         "r429": int(stats["r429"]),
         "order_violations": violations,
         "lost": total - delivered,
         "redis_round_trips_per_msg": round(rounds / max(1, stats["sends_accepted"]), 3),
         "achieved_s": round(achieved, 2),
+        "first_send_s": round(first - started, 3),
+        "enqueue_s": round(enqueued - started, 3),
     }
 
 
-def _permitted(per_bot: int) -> float:
-    """The earliest the busiest bot's last send may go: 30 per 0.1 s window."""
-    return ((per_bot - 1) // 30) * (1.0 / SPEED)
+def _permitted(per_bot: int, speed: float) -> float:
+    """The earliest the busiest bot's last send may go: 30 per window (1 s / speed)."""
+    return ((per_bot - 1) // 30) * (1.0 / speed)
 
 
 async def _unused(*args: Any) -> Any:
     raise AssertionError("the benchmark process only enqueues; the workers send")
 
 
-async def run_all(report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    return {"processes": {str(n): await run_one(n, report) for n in PROCESSES}}
+async def run_all(
+    report: Callable[[str], None] = lambda _: None, speed: float = SPEED, users: int = USERS
+) -> dict[str, Any]:
+    runs = {str(n): await run_one(n, report, speed, users) for n in PROCESSES}
+    return {"speed": speed, "users_per_bot": users, "processes": runs}
 
 
 def as_markdown(results: dict[str, Any]) -> str:

@@ -107,11 +107,19 @@ def transcribe(as_json: JsonFlag = False) -> None:
 
 
 @bench_app.command("distributed")
-def distributed(as_json: JsonFlag = False) -> None:
+def distributed(
+    as_json: JsonFlag = False,
+    speed: Annotated[
+        float, typer.Option(help="The emulator's speed: 1 is Telegram's own pace.", min=1)
+    ] = 1.0,
+    users: Annotated[int, typer.Option(help="Users of each of the three bots.", min=30)] = 300,
+) -> None:
     """The same broadcast by 1, 2 and 4 worker processes sharing limits through Redis."""
     import asyncio
 
     module = _load("distributed")
     with _progress.status("starting") as status:
-        results = asyncio.run(module.run_all(lambda text: status.update(text)))
+        results = asyncio.run(
+            module.run_all(lambda text: status.update(text), speed=speed, users=users)
+        )
     _emit(results, as_json, module.as_markdown(results))

@@ -13,40 +13,61 @@ shares the budget, not the order.
 from __future__ import annotations
 
 import asyncio
-import collections
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
-from sluice._exceptions import ConfigError, DeadlineExceeded, RetriesExhausted
+from sluice._exceptions import (
+    AccountRestricted,
+    ConfigError,
+    DeadlineExceeded,
+    FloodRetriesExhausted,
+    NoAccountAvailable,
+    RetriesExhausted,
+)
 from sluice.accounts import Account
 from sluice.gate._keys import chat_key
 from sluice.gate._lanes import Priority
-from sluice.gate._outcome import Classifier, Flood, Transient
-from sluice.limits._redis import RedisLimiter, Ticket
+from sluice.gate._outcome import Classifier, Flood, Restricted, Transient, Unauthorized
+from sluice.limits import AccountPaused, Limiter, Ticket
 
 __all__ = ["DistributedGate"]
 
 T = TypeVar("T")
 
+_PAUSE_CHECK = 1.0  # seconds an account seen paused is skipped before it is asked again
+
 
 class DistributedGate:
-    """Send through limits shared by every process on the same Redis.
+    """Send through limits shared by every process on the same limiter.
 
     Parameters:
-        limiter: the shared limits and flood keys.
+        limiter: the shared limits, flood ledger, adaptive rates and account health
+            (a :class:`~sluice.limits.RedisLimiter`; a
+            :class:`~sluice.limits.MemoryLimiter` for one process).
         transient_retries: retries of 5xx and network errors (full-jitter backoff).
+        flood_retries: how many 429s one call may receive before it is given up.
+
+    A call may name several accounts: it goes as the first one that is not
+    paused, and moves on when Telegram refuses a token. A restricted account
+    (PEER_FLOOD and the like) is paused for every process and the call fails:
+    sluice does not work around a restriction.
     """
 
-    def __init__(self, limiter: RedisLimiter, *, transient_retries: int = 5) -> None:
+    def __init__(
+        self, limiter: Limiter, *, transient_retries: int = 5, flood_retries: int = 20
+    ) -> None:
+        if transient_retries < 0 or flood_retries < 0:
+            raise ConfigError("retry counts must not be negative")
         self.limiter = limiter
         self.transient_retries = transient_retries
+        self.flood_retries = flood_retries
         self._accounts: dict[int, Account] = {}
-        self._lanes: dict[tuple[int, Hashable], asyncio.Lock] = {}
+        self._lanes: dict[tuple[tuple[int, ...], Hashable], asyncio.Lock] = {}
+        self._paused: dict[int, float] = {}  # account -> when it was last seen paused
         self._rng = random.Random()
         self.floods = 0
-        self._recent: dict[int, collections.deque[tuple[float, Hashable]]] = {}
 
     def has_account(self, account_id: int) -> bool:
         return account_id in self._accounts
@@ -55,7 +76,27 @@ class DistributedGate:
         self._accounts.setdefault(account.id, account)
 
     def health(self) -> dict[str, dict[str, object]]:
+        """This process's view of each account it used, keyed by label."""
         return {a.label: a.health.as_dict() for a in self._accounts.values()}
+
+    async def shared_health(self) -> dict[str, dict[str, object]]:
+        """Each account's health as every process sees it: counters summed over
+        them, its flood block and its pause (the reason), from the limiter."""
+        out = {}
+        for account in self._accounts.values():
+            shared = await self.limiter.health(account.id)
+            shared.in_flight = account.health.in_flight
+            shared.last_used = account.health.last_used
+            out[account.label] = shared.as_dict()
+        return out
+
+    async def pause(self, account_id: int, reason: str) -> None:
+        """Stop every process from sending as this account (until :meth:`resume`)."""
+        await self.limiter.pause(account_id, reason)
+
+    async def resume(self, account_id: int) -> None:
+        self._paused.pop(account_id, None)
+        await self.limiter.resume(account_id)
 
     async def call(
         self,
@@ -72,50 +113,89 @@ class DistributedGate:
         classifier: Classifier | None = None,
     ) -> T:
         """Run ``factory(account)`` once the shared limits allow; retry floods and 5xx."""
-        if not isinstance(account, int):
-            if len(account) != 1:
-                raise ConfigError("a DistributedGate call names exactly one account")
-            account = account[0]
-        chosen = self._accounts.setdefault(account, Account(account, "bot"))
+        candidates = (account,) if isinstance(account, int) else tuple(account)
+        if not candidates:
+            raise ConfigError("a call needs at least one account")
         deadline = None if timeout is None else time.monotonic() + timeout
         key = chat_key(chat_id)
-        lane = self._lanes.setdefault((account, key), asyncio.Lock())
-        async with lane:  # FIFO: one call per (account, chat) at a time, in order
-            failures = 0
+        lane = self._lanes.setdefault((candidates, key), asyncio.Lock())
+        async with lane:  # FIFO: one call per chat at a time, in order
+            failures = floods = 0
             while True:
-                ticket = await self._admit(account, key, paid, deadline) if limited else None
+                chosen, ticket = await self._admit(candidates, key, paid, limited, deadline)
+                health = chosen.health
+                health.requests += 1
+                health.in_flight += 1
+                health.last_used = time.time()
                 try:
                     result = await factory(chosen)
                 except Exception as exc:
-                    if ticket is not None:
-                        await self.limiter.confirm(ticket)
+                    health.in_flight -= 1
                     verdict = classifier(exc) if classifier is not None else None
-                    failures = await self._retry_or_raise(
-                        exc, verdict, account, key, method, failures, deadline
-                    )
+                    if ticket is not None:
+                        refused = isinstance(verdict, Flood)  # a 429 is not counted
+                        await self.limiter.confirm(ticket, "refused" if refused else "failed")
+                    if isinstance(verdict, Flood):
+                        health.floods += 1
+                        floods += 1
+                        self.floods += 1
+                        await self.limiter.flood(
+                            chosen.id, key, verdict.retry_after, account_wide=verdict.account_wide
+                        )
+                        if floods > self.flood_retries:
+                            raise FloodRetriesExhausted(
+                                f"Telegram answered 429 to {method or 'a call'} {floods} times; "
+                                "giving up",
+                                method=method,
+                                chat_id=chat_id,
+                            ) from exc
+                        continue
+                    health.failures += 1
+                    if isinstance(verdict, Unauthorized | Restricted):
+                        await self._pause(chosen, verdict, method, chat_id, exc)
+                        continue  # an unauthorized account's call moves to the next one
+                    failures = await self._retry_or_raise(exc, verdict, method, failures, deadline)
                     continue
+                health.in_flight -= 1
+                health.successes += 1
                 if ticket is not None:
                     # Not awaited by the caller: the answer is theirs now; the window
                     # only needs to learn of it (batched with other answers).
                     asyncio.get_running_loop().create_task(self.limiter.confirm(ticket))
                 return result
 
+    async def _pause(
+        self,
+        account: Account,
+        verdict: Unauthorized | Restricted,
+        method: str,
+        chat_id: Hashable | None,
+        exc: Exception,
+    ) -> None:
+        if isinstance(verdict, Unauthorized):
+            reason = "unauthorized: the token was refused"
+        else:
+            reason = f"restricted by Telegram: {verdict.reason}"
+        account.quarantine(reason)
+        self._paused[account.id] = time.monotonic()
+        await self.limiter.pause(account.id, reason)
+        if isinstance(verdict, Restricted):
+            raise AccountRestricted(
+                f"account {account.label} is restricted by Telegram ({verdict.reason}); "
+                "sluice paused it and will not work around it",
+                method=method,
+                chat_id=chat_id,
+            ) from exc
+
     async def _retry_or_raise(
         self,
         exc: Exception,
         verdict: object,
-        account: int,
-        key: Hashable | None,
         method: str,
         failures: int,
         deadline: float | None,
     ) -> int:
-        """Wait as the failure asks and return the transient failures so far; or raise."""
-        if isinstance(verdict, Flood):
-            self.floods += 1
-            scope = None if verdict.account_wide or self._storm(account, key) else key
-            await self.limiter.flood(account, scope, verdict.retry_after)
-            return failures
+        """Wait as a transient failure asks and return the failures so far; or raise."""
         if not isinstance(verdict, Transient):
             raise exc
         if failures >= self.transient_retries:
@@ -124,28 +204,41 @@ class DistributedGate:
         await self._sleep(self._rng.uniform(0, min(5.0, 0.1 * 2**failures)), deadline)
         return failures
 
-    def _storm(self, account: int, key: Hashable | None) -> bool:
-        """Several 429s in a row from two chats or more: Telegram closed the whole bot
-        (as the in-process gate's ledger decides), so every process waits, not each chat."""
-        limits = self.limiter.limits
-        now = time.monotonic()
-        recent = self._recent.setdefault(account, collections.deque(maxlen=limits.escalate_after))
-        recent.append((now, key))
-        window = limits.escalate_window / limits.speed
-        return (
-            len(recent) == limits.escalate_after
-            and now - recent[0][0] <= window
-            and len({chat for _, chat in recent}) >= 2
-        )
-
     async def _admit(
-        self, account: int, key: Hashable | None, paid: bool, deadline: float | None
-    ) -> Ticket:
+        self,
+        candidates: tuple[int, ...],
+        key: Hashable | None,
+        paid: bool,
+        limited: bool,
+        deadline: float | None,
+    ) -> tuple[Account, Ticket | None]:
+        """The first account that is not paused, and its admission (after its delay)."""
         while True:
-            granted = await self.limiter.acquire(account, key, paid=paid)
-            if isinstance(granted, Ticket):
-                return granted
-            await self._sleep(granted, deadline)
+            now = time.monotonic()
+            usable = [
+                a for a in candidates if now - self._paused.get(a, -_PAUSE_CHECK) >= _PAUSE_CHECK
+            ]
+            if not usable:
+                raise NoAccountAvailable("every account this call may use is paused", chat_id=key)
+            waits = []
+            for account_id in usable:
+                chosen = self._accounts.setdefault(account_id, Account(account_id, "bot"))
+                if not limited:
+                    return chosen, None
+                try:
+                    granted = await self.limiter.acquire(account_id, key, paid=paid)
+                except AccountPaused as paused:
+                    chosen.quarantine(paused.reason)
+                    self._paused[account_id] = time.monotonic()
+                    continue
+                if isinstance(granted, Ticket):
+                    if granted.delay > 0:
+                        await self._sleep(granted.delay, deadline)
+                    return chosen, granted
+                waits.append(granted)
+                break  # the first usable account keeps the chat's order: wait for it
+            if waits:
+                await self._sleep(min(waits), deadline)
 
     async def _sleep(self, seconds: float, deadline: float | None) -> None:
         if deadline is not None and time.monotonic() + seconds > deadline:

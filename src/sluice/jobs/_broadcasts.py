@@ -106,39 +106,64 @@ class DurableBroadcasts:
         ``message`` may be a sequence of messages: each recipient gets them all, in
         order (a recipient's outcome is that of the first that failed, if any).
         """
-        recipients = list(dict.fromkeys(int(c) for c in chat_ids))
+        (status,) = await self.create_many(bot_id, [chat_ids], message, priority=priority)
+        return status
+
+    async def create_many(
+        self,
+        bot_id: int,
+        groups: Sequence[Sequence[int]],
+        message: dict[str, Any] | Sequence[dict[str, Any]],
+        *,
+        priority: int = 0,
+    ) -> list[BroadcastStatus]:
+        """One broadcast of ``message`` per group of recipients, stored in one
+        transaction (a large broadcast split in shards costs one commit, not one each)."""
         if not isinstance(message, dict):
             message = {_SEQUENCE: [dict(m) for m in message]}
         now = self.clock()
+        stored: list[tuple[int, int]] = []
         async with self.store.write() as conn:
-            inserted = await conn.execute(
-                sa.insert(_broadcasts)
-                .values(bot_id=bot_id, message=message, created_at=now)
-                .returning(_broadcasts.c.id)
-            )
-            broadcast_id = int(inserted.scalar_one())
-            for first in range(0, len(recipients), _INSERT_BATCH):
-                rows = [
-                    {"broadcast_id": broadcast_id, "position": first + n, "chat_id": chat}
-                    for n, chat in enumerate(recipients[first : first + _INSERT_BATCH])
-                ]
-                await conn.execute(sa.insert(_recipients), rows)
-        job_id = await self._enqueue(broadcast_id, priority)
-        return BroadcastStatus(broadcast_id, job_id, len(recipients), len(recipients))
+            for chat_ids in groups:
+                recipients = list(dict.fromkeys(int(c) for c in chat_ids))
+                inserted = await conn.execute(
+                    sa.insert(_broadcasts)
+                    .values(bot_id=bot_id, message=message, created_at=now)
+                    .returning(_broadcasts.c.id)
+                )
+                broadcast_id = int(inserted.scalar_one())
+                for first in range(0, len(recipients), _INSERT_BATCH):
+                    rows = [
+                        {"broadcast_id": broadcast_id, "position": first + n, "chat_id": chat}
+                        for n, chat in enumerate(recipients[first : first + _INSERT_BATCH])
+                    ]
+                    await conn.execute(sa.insert(_recipients), rows)
+                stored.append((broadcast_id, len(recipients)))
+        job_ids = await self._enqueue([broadcast_id for broadcast_id, _ in stored], priority)
+        return [
+            BroadcastStatus(broadcast_id, job_id, count, count)
+            for (broadcast_id, count), job_id in zip(stored, job_ids, strict=True)
+        ]
 
-    async def _enqueue(self, broadcast_id: int, priority: int = 0) -> str:
+    async def _enqueue(self, broadcast_ids: Sequence[int], priority: int = 0) -> list[str]:
         # The dedupe key makes enqueuing again (see recover) harmless.
-        job_id = await self.queue.enqueue(
-            self.KIND,
-            {"broadcast_id": broadcast_id},
-            priority=priority,
-            dedupe_key=f"broadcast:{broadcast_id}",
-        )
-        async with self.store.write() as conn:
-            await conn.execute(
-                sa.update(_broadcasts).where(_broadcasts.c.id == broadcast_id).values(job_id=job_id)
+        job_ids = [
+            await self.queue.enqueue(
+                self.KIND,
+                {"broadcast_id": broadcast_id},
+                priority=priority,
+                dedupe_key=f"broadcast:{broadcast_id}",
             )
-        return job_id
+            for broadcast_id in broadcast_ids
+        ]
+        async with self.store.write() as conn:
+            for broadcast_id, job_id in zip(broadcast_ids, job_ids, strict=True):
+                await conn.execute(
+                    sa.update(_broadcasts)
+                    .where(_broadcasts.c.id == broadcast_id)
+                    .values(job_id=job_id)
+                )
+        return job_ids
 
     async def recover(self) -> list[int]:
         """Enqueue the job of every unfinished broadcast that has none (a crash between
@@ -150,8 +175,8 @@ class DurableBroadcasts:
                 )
             )
             orphans = [int(r) for r in rows.scalars()]
-        for broadcast_id in orphans:
-            await self._enqueue(broadcast_id)
+        if orphans:
+            await self._enqueue(orphans)
         return orphans
 
     async def status(self, broadcast_id: int) -> BroadcastStatus:

@@ -41,4 +41,4 @@ async def sharded_broadcast(
     buckets: list[list[int]] = [[] for _ in range(shards)]
     for chat in chat_ids:
         buckets[shard_of(int(chat), shards)].append(int(chat))
-    return [await broadcasts.create(bot_id, b, message) for b in buckets if b]
+    return await broadcasts.create_many(bot_id, [b for b in buckets if b], message)

@@ -49,25 +49,51 @@ import os
 import socket
 import threading
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sluice._coalesce import Coalescer
+from sluice.accounts import Health
+from sluice.limits._adaptive import AdaptiveRate
 from sluice.limits._config import TelegramLimits
+from sluice.limits._shared import AccountPaused, Outcome, Ticket, is_private
 
-__all__ = ["RedisLimiter", "Ticket"]
+__all__ = ["RedisLimiter"]
 
 log = logging.getLogger("sluice.limits")
 
-# KEYS: none (built from the prefix). ARGV: prefix, in_flight_ttl_ms, then per request
-# 8 values: member, bot_key, bot_count, bot_window_ms, chat_key ('' = none), chat_count,
-# chat_window_ms, flood keys are derived. Returns per request: 0 (granted) or wait in ms.
-_ACQUIRE = """
+# Keys, under the prefix: w:<scope> a window (sorted set of sends, scored by their
+# answer's time, or far ahead while in flight), tat:<scope> its pacing (GCRA),
+# rate:<scope> its adaptive rate (f factor, h hold, c changed, p probing),
+# flood:<bot>[:<chat>] closed until it expires, streak:<bot> (+ streak:<bot>:chats)
+# the 429s in a row, paused:<bot> the reason, health:<bot> counters,
+# alive:<process> heartbeats. A scope is <bot>, <bot>:paid or <bot>:<chat>.
+_COMMON = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = ARGV[1]
-local ttl = tonumber(ARGV[2])
+"""
+
+# ARGV: prefix, in_flight_ttl_ms, lookahead_ms, step, then per request 8 values:
+# member, bot scope, count, window_ms, burst, chat scope ('' = none), count, window_ms.
+# Returns two numbers per request: 0 and the delay in ms (admitted), 1 and the wait
+# in ms (ask again then), 2 and 0 (the account is paused).
+_ACQUIRE = (
+    _COMMON
+    + """
+local ttl, ahead, step = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
+local function allowed(count, scope)
+  -- The adaptive rate, a step back up once it was quiet for its hold.
+  local key = prefix .. 'rate:' .. scope
+  local v = redis.call('HMGET', key, 'f', 'h', 'c')
+  local f = tonumber(v[1])
+  if not f then return count end
+  if f < 1 and now - tonumber(v[3]) >= tonumber(v[2]) then
+    f = math.min(1, f + step)
+    redis.call('HSET', key, 'f', tostring(f), 'c', now, 'p', 1)
+  end
+  return math.max(1, math.floor(count * f + 1e-9))
+end
 local function release_dead(key)
   -- In-flight entries of a process whose heartbeat lapsed: it died before the answer.
   local flying = redis.call('ZRANGEBYSCORE', key, '(' .. (now + 1), '+inf')
@@ -78,79 +104,174 @@ local function release_dead(key)
     end
   end
 end
-local function wait_for(key, count, window)
+local function opens(key, count, window)
+  -- When the window has room for one more: now, or a confirmed entry's departure;
+  -- true and the earliest it may be while an entry in flight (scored its start +
+  -- ttl) must be answered first: its start + the window, a tenth of it from now at least.
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local n = redis.call('ZCARD', key)
   if n >= count then
     release_dead(key)
     n = redis.call('ZCARD', key)
   end
-  if n < count then return 0 end
-  -- the entry whose departure makes room: the (n - count + 1)-th oldest
+  if n < count then return now, false end
   local e = redis.call('ZRANGE', key, n - count, n - count, 'WITHSCORES')
   local score = tonumber(e[2])
-  if score > now + 1 then return math.max(1, math.floor(window / 10)) end  -- in flight
-  return math.max(1, score + window - now)
+  if score > now + 1 then return math.max(score - ttl + window, now + window / 10), true end
+  return score + window, false
 end
-local function flood_wait(key)
-  local left = redis.call('PTTL', key)
-  if left and left > 0 then return left end
-  return 0
-end
-local i = 3
+local i = 5
 while i <= #ARGV do
   local member, bot = ARGV[i], ARGV[i + 1]
-  local bot_count, bot_window = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  local chat, chat_count, chat_window = ARGV[i + 4], tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  local bot_key = prefix .. 'w:' .. bot
-  local wait = flood_wait(prefix .. 'flood:' .. bot)
-  if chat ~= '' then
-    wait = math.max(wait, flood_wait(prefix .. 'flood:' .. bot .. ':' .. chat))
-  end
-  if wait == 0 then wait = wait_for(bot_key, bot_count, bot_window) end
-  local chat_key = prefix .. 'w:' .. bot .. ':' .. chat
-  if wait == 0 and chat ~= '' then wait = wait_for(chat_key, chat_count, chat_window) end
-  if wait == 0 then
-    redis.call('ZADD', bot_key, now + ttl, member)
-    redis.call('PEXPIRE', bot_key, bot_window + ttl)
-    if chat ~= '' then
-      redis.call('ZADD', chat_key, now + ttl, member)
-      redis.call('PEXPIRE', chat_key, chat_window + ttl)
+  local count, window, burst = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local chat, chat_count, chat_window = ARGV[i + 5], tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  local account = string.match(bot, '^[^:]*')
+  i = i + 8
+  if redis.call('EXISTS', prefix .. 'paused:' .. account) == 1 then
+    out[#out + 1] = 2
+    out[#out + 1] = 0
+  else
+    local ready = now + math.max(0, redis.call('PTTL', prefix .. 'flood:' .. account))
+    local poll = nil
+    local n = allowed(count, bot)
+    local interval = window / n
+    local tat = tonumber(redis.call('GET', prefix .. 'tat:' .. bot) or '0')
+    ready = math.max(ready, tat - (math.min(burst, n) - 1) * interval)
+    local at, flying = opens(prefix .. 'w:' .. bot, n, window)
+    if flying then poll = at else ready = math.max(ready, at) end
+    local chat_n = 0
+    if chat ~= '' and not poll then
+      ready = math.max(ready, now + redis.call('PTTL', prefix .. 'flood:' .. chat))
+      chat_n = allowed(chat_count, chat)
+      at, flying = opens(prefix .. 'w:' .. chat, chat_n, chat_window)
+      if flying then poll = at else ready = math.max(ready, at) end
+    end
+    if poll then
+      out[#out + 1] = 1
+      out[#out + 1] = math.max(1, math.ceil(poll - now))
+    elseif ready - now > ahead then
+      out[#out + 1] = 1
+      out[#out + 1] = math.max(1, math.ceil(ready - now - ahead))
+    else
+      redis.call('ZADD', prefix .. 'w:' .. bot, ready + ttl, member)
+      redis.call('PEXPIRE', prefix .. 'w:' .. bot, window + ttl + ahead)
+      local next_tat = string.format('%.3f', math.max(tat, ready) + interval)
+      redis.call('SET', prefix .. 'tat:' .. bot, next_tat, 'PX', math.ceil(window + ahead))
+      if chat ~= '' then
+        redis.call('ZADD', prefix .. 'w:' .. chat, ready + ttl, member)
+        redis.call('PEXPIRE', prefix .. 'w:' .. chat, chat_window + ttl + ahead)
+      end
+      redis.call('HINCRBY', prefix .. 'health:' .. account, 'requests', 1)
+      out[#out + 1] = 0
+      out[#out + 1] = math.ceil(ready - now)
     end
   end
-  out[#out + 1] = wait
-  i = i + 7
 end
 return out
 """
+)
 
-# ARGV: prefix, then per entry: member, bot, chat ('' = none), bot_window_ms, chat_window_ms.
-_CONFIRM = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local prefix = ARGV[1]
+# ARGV: prefix, then per entry: member, bot scope, chat scope ('' = none), outcome
+# ('ok' counted and answered, 'failed' counted, 'refused' not counted: a 429).
+_CONFIRM = (
+    _COMMON
+    + """
 local i = 2
 while i <= #ARGV do
-  local member, bot, chat = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  redis.call('ZADD', prefix .. 'w:' .. bot, 'XX', now + 1, member)
-  if chat ~= '' then
-    redis.call('ZADD', prefix .. 'w:' .. bot .. ':' .. chat, 'XX', now + 1, member)
+  local member, bot, chat, outcome = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local account = string.match(bot, '^[^:]*')
+  i = i + 4
+  for _, scope in ipairs({bot, chat}) do
+    if scope ~= '' then
+      local key = prefix .. 'w:' .. scope
+      if outcome == 'refused' then
+        redis.call('ZREM', key, member)
+      else
+        redis.call('ZADD', key, 'XX', now + 1, member)
+      end
+    end
   end
-  i = i + 5
+  if outcome == 'ok' then
+    redis.call('HINCRBY', prefix .. 'health:' .. account, 'successes', 1)
+    redis.call('DEL', prefix .. 'streak:' .. account, prefix .. 'streak:' .. account .. ':chats')
+  elseif outcome == 'failed' then
+    redis.call('HINCRBY', prefix .. 'health:' .. account, 'failures', 1)
+  end
 end
 return now
 """
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """A granted send, to :meth:`RedisLimiter.confirm` when its answer arrives."""
-
-    member: str
-    bot: str
-    chat: str
-    bot_window_ms: int
-    chat_window_ms: int
+# ARGV: prefix, bot, chat scope ('' = none), retry_after_ms, account_wide (0/1),
+# escalate_after, escalate_window_ms, bot_count, bot_window_ms (unguarded), hold_ms,
+# max_hold_ms, decrease, floor. Returns {escalated (0/1), the new factor in thousandths}.
+_FLOOD = (
+    _COMMON
+    + """
+local bot, chat, retry = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local wide, after, span = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7])
+local bot_count, bot_window = tonumber(ARGV[8]), tonumber(ARGV[9])
+local hold, max_hold, decrease, floor = tonumber(ARGV[10]), tonumber(ARGV[11]),
+  tonumber(ARGV[12]), tonumber(ARGV[13])
+local till = now + retry
+local function close(key, at)
+  local left = redis.call('PTTL', key)
+  if left < 0 or now + left < at then redis.call('SET', key, '1', 'PX', math.max(1, at - now)) end
+end
+local function cut(scope, observed)
+  -- AdaptiveRate.on_flood, on the shared state of one scope.
+  local key = prefix .. 'rate:' .. scope
+  local v = redis.call('HMGET', key, 'f', 'h', 'p')
+  local f, h, probing = tonumber(v[1]) or 1, tonumber(v[2]) or 0, v[3] == '1'
+  local to = f * decrease
+  if observed and observed > 0 and observed < f then
+    to = math.max(observed, f * decrease * decrease)
+  end
+  f = math.max(floor, to)
+  if probing then h = math.min(max_hold, 2 * h) else h = hold end
+  redis.call('HSET', key, 'f', tostring(f), 'h', h, 'c', now, 'p', 0)
+  redis.call('PEXPIRE', key, 2 * max_hold)
+  return f
+end
+local health = prefix .. 'health:' .. bot
+redis.call('HINCRBY', health, 'floods', 1)
+local escalated = wide or chat == ''
+if not escalated then
+  close(prefix .. 'flood:' .. chat, till)
+  local streak, chats = prefix .. 'streak:' .. bot, prefix .. 'streak:' .. bot .. ':chats'
+  local started = tonumber(redis.call('HGET', streak, 'started'))
+  if not started or now - started > span then
+    redis.call('DEL', streak, chats)
+    redis.call('HSET', streak, 'started', now)
+  end
+  redis.call('SADD', chats, chat)
+  local n = redis.call('HINCRBY', streak, 'count', 1)
+  local last = math.max(till, tonumber(redis.call('HGET', streak, 'till') or '0'))
+  redis.call('HSET', streak, 'till', last)
+  redis.call('PEXPIRE', streak, span)
+  redis.call('PEXPIRE', chats, span)
+  if n >= after and redis.call('SCARD', chats) >= 2 then
+    escalated = true
+    till = last
+    redis.call('DEL', streak, chats)
+  end
+end
+local f
+if escalated then
+  close(prefix .. 'flood:' .. bot, till)
+  redis.call('HINCRBY', health, 'account_blocks', 1)
+  -- What Telegram accepted in the last window is its real count.
+  local accepted = redis.call('ZCOUNT', prefix .. 'w:' .. bot, now - bot_window, now + 1)
+  local observed = nil
+  if accepted > 0 then observed = accepted / bot_count end
+  f = cut(bot, observed)
+else
+  f = cut(chat, nil)
+end
+if escalated then return {1, math.floor(f * 1000 + 0.5)} end
+return {0, math.floor(f * 1000 + 0.5)}
+"""
+)
 
 
 class _Heartbeat(threading.Thread):
@@ -193,6 +314,13 @@ class RedisLimiter:
         client: a ``redis.asyncio.Redis``.
         limits: what Telegram allows (the same in every process).
         namespace: keeps several deployments apart on one server.
+        lookahead: the furthest ahead a send is admitted with a delay (default:
+            one bot window).
+        pace: space a bot's sends ``window / count`` apart after ``limits.bot_burst``
+            back to back, as the in-process gate does. Off by default: admitted
+            ahead, each send of a window already follows its predecessor's answer,
+            and pacing within the window only sends a broadcast's last messages
+            later (most of a window in all) and asks Redis once per paced slot.
         in_flight_ttl: the longest an unconfirmed send of a live process counts.
         heartbeat: seconds a process's heartbeat lasts (renewed three times as often);
             a dead process's unconfirmed sends are released this long after it died.
@@ -208,13 +336,19 @@ class RedisLimiter:
         limits: TelegramLimits | None = None,
         *,
         namespace: str = "sluice",
+        lookahead: float | None = None,
+        pace: bool = False,
         in_flight_ttl: float = 300.0,
         heartbeat: float = 3.0,
         clock_margin: float = 0.005,
     ) -> None:
         self.client = client
-        self.limits = limits or TelegramLimits()
+        self.limits = limits = limits or TelegramLimits()
         self.prefix = f"{namespace}:limits:"
+        if lookahead is None:  # a window's departures, stamped 1 ms after their answers
+            lookahead = limits.scaled(limits.bot_window) + clock_margin + 0.001
+        self.lookahead = lookahead
+        self.pace = pace
         self.in_flight_ttl_ms = int(in_flight_ttl * 1000)
         self.clock_margin = clock_margin
         self.round_trips = 0
@@ -222,7 +356,8 @@ class RedisLimiter:
         self._me = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._acquire_script = client.register_script(_ACQUIRE)
         self._confirm_script = client.register_script(_CONFIRM)
-        self._acquires: Coalescer[list[str], int] = Coalescer(self._acquire_many)
+        self._flood_script = client.register_script(_FLOOD)
+        self._acquires: Coalescer[list[str], tuple[int, int]] = Coalescer(self._acquire_many)
         self._confirms: Coalescer[list[str], None] = Coalescer(self._confirm_many)
         self.heartbeat = heartbeat
         self._beating: _Heartbeat | None = None
@@ -233,6 +368,9 @@ class RedisLimiter:
             for name in ("host", "port", "db", "username", "password", "path")
             if name in kwargs
         }
+
+    def __repr__(self) -> str:
+        return f"<RedisLimiter {self.prefix[:-1]!r}>"
 
     @classmethod
     def from_url(
@@ -265,52 +403,110 @@ class RedisLimiter:
         beating.start()
         self._beating = beating
 
-    def _scopes(self, chat_id: Hashable | None, paid: bool) -> tuple[int, int, int, int]:
-        limits = self.limits
+    def _request(self, bot: str, chat_id: Hashable | None, paid: bool) -> list[str]:
+        """The acquire script's arguments for one send, but its member."""
+        lim, margin = self.limits, self.clock_margin
         if paid:
-            bot_count, bot_window = limits.paid_count, limits.scaled(limits.paid_window)
+            own_window = _ms(lim.scaled(lim.paid_window) + margin)
+            own = [f"{bot}:paid", str(lim.paid_count), str(own_window), str(lim.paid_count)]
         else:
-            bot_count, bot_window = limits.bot_count, limits.scaled(limits.bot_window)
-        if isinstance(chat_id, int) and chat_id > 0:  # a private chat: the bucket as a window
-            chat_count = limits.private_burst
-            chat_window = limits.scaled(limits.private_burst / limits.private_rate)
+            own_window = _ms(lim.scaled(lim.bot_window) + margin)
+            burst = lim.bot_burst if self.pace else lim.bot_count
+            own = [bot, str(lim.bot_count), str(own_window), str(burst)]
+        if chat_id is None:
+            return [*own, "", "0", "0"]
+        if is_private(chat_id):  # the chat's token bucket, as a window of its burst
+            count, window = lim.private_burst, lim.scaled(lim.private_burst / lim.private_rate)
         else:  # groups, supergroups, channels, @usernames
-            chat_count, chat_window = limits.group_count, limits.scaled(limits.group_window)
-        margin = self.clock_margin
-        return bot_count, _ms(bot_window + margin), chat_count, _ms(chat_window + margin)
+            count, window = lim.group_count, lim.scaled(lim.group_window)
+        return [*own, f"{bot}:{chat_id}", str(count), str(_ms(window + margin))]
 
     async def acquire(
         self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False
     ) -> Ticket | float:
-        """A :class:`Ticket` if the send may go now, else the seconds to wait first."""
+        """A :class:`Ticket` if the send may go (after its ``delay``), else the seconds
+        to wait before asking again. Raises :class:`AccountPaused`."""
         await self._alive()
-        bot_count, bot_window, chat_count, chat_window = self._scopes(chat_id, paid)
-        chat = "" if chat_id is None else str(chat_id)
+        bot = str(bot_id)
         member = f"{self._me}:{next(self._ids)}"
-        args = [member, str(bot_id), str(bot_count), str(bot_window), chat,
-                str(chat_count), str(chat_window)]  # fmt: skip
-        wait = await self._acquires.call(args)
-        if wait > 0:
-            return wait / 1000
-        return Ticket(member, str(bot_id), chat, bot_window, chat_window)
+        request = [member, *self._request(bot, chat_id, paid)]
+        code, ms = await self._acquires.call(request)
+        if code == 2:
+            reason = await self.client.get(f"{self.prefix}paused:{bot}")
+            raise AccountPaused(bot_id, _text(reason) or "paused")
+        if code == 1:
+            return ms / 1000
+        chat = "" if chat_id is None else str(chat_id)
+        return Ticket(member, bot, chat, delay=ms / 1000, paid=paid)
 
-    async def confirm(self, ticket: Ticket) -> None:
-        """The send's answer arrived: its entries leave the windows one window from now."""
-        args = [ticket.member, ticket.bot, ticket.chat, str(ticket.bot_window_ms),
-                str(ticket.chat_window_ms)]  # fmt: skip
-        await self._confirms.call(args)
+    async def confirm(self, ticket: Ticket, outcome: Outcome = "ok") -> None:
+        """The send ended: answered or failed, its entries leave the windows one window
+        from now; refused uncounted (a 429), at once."""
+        own = f"{ticket.bot}:paid" if ticket.paid else ticket.bot
+        chat = f"{ticket.bot}:{ticket.chat}" if ticket.chat else ""
+        await self._confirms.call([ticket.member, own, chat, outcome])
 
-    async def flood(self, bot_id: int, chat_id: Hashable | None, retry_after: float) -> None:
-        """Telegram answered 429: close the chat (or, without one, the bot) for every process."""
-        key = f"{self.prefix}flood:{bot_id}" + ("" if chat_id is None else f":{chat_id}")
+    async def flood(
+        self, bot_id: int, chat_id: Hashable | None, retry_after: float, *, account_wide: bool
+    ) -> bool:
+        """Telegram answered 429: close the chat (or the bot) for every process and cut
+        its rate; True if the whole bot was closed."""
+        lim = self.limits
+        hold = lim.adapt_hold / lim.speed
+        rate = _RATE
+        chat = "" if chat_id is None else f"{bot_id}:{chat_id}"
         self.round_trips += 1
-        await self.client.set(key, "1", px=max(1, int(retry_after * 1000)))
+        escalated, _ = await self._flood_script(args=[
+            self.prefix, str(bot_id), chat, str(_ms(retry_after)), "1" if account_wide else "0",
+            str(lim.escalate_after), str(_ms(lim.escalate_window / lim.speed)),
+            str(lim.bot_count), str(_ms(lim.bot_window / lim.speed)),
+            str(_ms(hold)), str(_ms(12 * hold)), str(rate.decrease), str(rate.floor),
+        ])  # fmt: skip
+        return bool(escalated)
 
-    async def _acquire_many(self, batch: Sequence[list[str]]) -> list[int]:
+    async def pause(self, bot_id: int, reason: str) -> None:
+        """Stop every process from sending as this account until :meth:`resume`."""
         self.round_trips += 1
+        await self.client.set(f"{self.prefix}paused:{bot_id}", reason)
+
+    async def resume(self, bot_id: int) -> None:
+        self.round_trips += 1
+        await self.client.delete(f"{self.prefix}paused:{bot_id}")
+
+    async def health(self, bot_id: int) -> Health:
+        """The account's counters and state as every process sees them."""
+        p = self.prefix
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(f"{p}health:{bot_id}")
+            pipe.get(f"{p}paused:{bot_id}")
+            pipe.pttl(f"{p}flood:{bot_id}")
+            counters, paused, left = await pipe.execute()
+        health = Health()
+        for name, value in counters.items():
+            setattr(health, _text(name), int(value))
+        health.blocked_until = max(0, int(left)) / 1000
+        health.quarantined = _text(paused) if paused is not None else None
+        return health
+
+    async def rate(self, bot_id: int, chat_id: Hashable | None = None) -> float:
+        """The scope's adaptive rate factor (1 when never cut)."""
+        key = f"{self.prefix}rate:{bot_id}" + ("" if chat_id is None else f":{chat_id}")
+        f, h, c = await self.client.hmget(key, "f", "h", "c")
+        if f is None:
+            return 1.0
+        factor = float(f)
+        now_s, now_us = await self.client.time()
+        if factor < 1 and now_s * 1000 + now_us // 1000 - int(c) >= int(h):
+            factor = min(1.0, factor + _RATE.step)  # what the next acquire will see
+        return factor
+
+    async def _acquire_many(self, batch: Sequence[list[str]]) -> list[tuple[int, int]]:
+        self.round_trips += 1
+        head = [self.prefix, str(self.in_flight_ttl_ms), str(_ms(self.lookahead)),
+                str(_RATE.step)]  # fmt: skip
         flat = [arg for request in batch for arg in request]
-        result = await self._acquire_script(args=[self.prefix, str(self.in_flight_ttl_ms), *flat])
-        return [int(r) for r in result]
+        result = await self._acquire_script(args=[*head, *flat])
+        return [(int(result[n]), int(result[n + 1])) for n in range(0, len(result), 2)]
 
     async def _confirm_many(self, batch: Sequence[list[str]]) -> list[None]:
         self.round_trips += 1
@@ -323,5 +519,14 @@ class RedisLimiter:
             await self.client.delete(key)
 
 
+_RATE = AdaptiveRate()  # the decrease, step and floor every process uses
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return value or ""
