@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,11 +13,13 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from sluice import AccountRestricted, FloodRetriesExhausted, NoAccountAvailable
+from sluice.accounts import Account
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.gate import DistributedGate
+from sluice.gate import DistributedGate, Flood, Restricted, Unauthorized, Verdict
 from sluice.integrations.aiogram import GateMiddleware
 from sluice.jobs import shard_of
-from sluice.limits import RedisLimiter, TelegramLimits
+from sluice.limits import MemoryLimiter, RedisLimiter, TelegramLimits
 from support import BOT_A, TOKEN_A, Sim
 
 
@@ -86,3 +88,74 @@ def test_a_chats_shard_is_the_same_in_every_process() -> None:
     assert all(0 <= shard_of(c, 7) < 7 for c in range(-500, 500))
     counts = [sum(1 for c in range(10_000) if shard_of(c, 4) == s) for s in range(4)]
     assert min(counts) > 2_200  # spread evenly
+
+
+# -- the gate's own rules, on the in-memory limiter (the same contract as Redis) ------------
+
+
+class Refusal(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(type(verdict).__name__)
+        self.verdict = verdict
+
+
+def _classify(exc: BaseException) -> Verdict:
+    assert isinstance(exc, Refusal)
+    return exc.verdict
+
+
+def _answers(*outcomes: Verdict | str) -> Callable[[Account], Awaitable[str]]:
+    """A factory that fails with each verdict in turn, then answers with the account."""
+    queue = list(outcomes)
+
+    async def factory(account: Account) -> str:
+        outcome = queue.pop(0) if queue else "ok"
+        if not isinstance(outcome, str):
+            raise Refusal(outcome)
+        return f"{outcome} as {account.id}"
+
+    return factory
+
+
+async def test_a_restricted_account_is_paused_for_every_process_and_the_call_fails() -> None:
+    limiter = MemoryLimiter(TelegramLimits(speed=100))
+    gate = DistributedGate(limiter)
+    with pytest.raises(AccountRestricted, match="PEER_FLOOD"):
+        await gate.call(
+            _answers(Restricted()), account=7, chat_id=5, classifier=_classify, method="sendMessage"
+        )
+    assert "PEER_FLOOD" in str((await limiter.health(7)).quarantined)
+    # Another gate on the same limiter (another process) does not send as it.
+    other = DistributedGate(limiter)
+    with pytest.raises(NoAccountAvailable):
+        await other.call(_answers(), account=7, chat_id=5, classifier=_classify)
+    await other.resume(7)
+    assert await other.call(_answers(), account=7, chat_id=5, classifier=_classify) == "ok as 7"
+
+
+async def test_a_refused_token_moves_the_call_to_the_next_account() -> None:
+    limiter = MemoryLimiter(TelegramLimits(speed=100))
+    gate = DistributedGate(limiter)
+    result = await gate.call(
+        _answers(Unauthorized()), account=[7, 8], chat_id=5, classifier=_classify
+    )
+    assert result == "ok as 8"
+    await gate.drain()
+    assert (await limiter.health(7)).quarantined == "unauthorized: the token was refused"
+    health = await gate.shared_health()
+    assert health["bot:7"]["failures"] == 1
+    assert health["bot:8"]["successes"] == 1
+
+
+async def test_floods_are_waited_out_then_given_up_after_the_retries() -> None:
+    limiter = MemoryLimiter(TelegramLimits(speed=100))
+    gate = DistributedGate(limiter, flood_retries=2)
+    flood = Flood(retry_after=0.001)
+    assert await gate.call(_answers(flood, flood), account=7, chat_id=5, classifier=_classify)
+    await gate.drain()
+    shared = await limiter.health(7)
+    assert (shared.floods, shared.successes) == (2, 1)
+    assert await limiter.rate(7, 5) < 1.0  # the chat's rate was cut
+    with pytest.raises(FloodRetriesExhausted):
+        await gate.call(_answers(flood, flood, flood), account=7, chat_id=6, classifier=_classify)
+    assert gate.floods == 5

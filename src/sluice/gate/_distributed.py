@@ -67,6 +67,7 @@ class DistributedGate:
         self._lanes: dict[tuple[tuple[int, ...], Hashable], asyncio.Lock] = {}
         self._paused: dict[int, float] = {}  # account -> when it was last seen paused
         self._rng = random.Random()
+        self._confirming: set[asyncio.Task[None]] = set()
         self.floods = 0
 
     def has_account(self, account_id: int) -> bool:
@@ -89,6 +90,12 @@ class DistributedGate:
             shared.last_used = account.health.last_used
             out[account.label] = shared.as_dict()
         return out
+
+    async def drain(self) -> None:
+        """Wait until the limiter has heard of every answer so far (before closing it:
+        an unconfirmed send holds its slot until this process's heartbeat lapses)."""
+        while self._confirming:
+            await asyncio.gather(*self._confirming, return_exceptions=True)
 
     async def pause(self, account_id: int, reason: str) -> None:
         """Stop every process from sending as this account (until :meth:`resume`)."""
@@ -161,7 +168,9 @@ class DistributedGate:
                 if ticket is not None:
                     # Not awaited by the caller: the answer is theirs now; the window
                     # only needs to learn of it (batched with other answers).
-                    asyncio.get_running_loop().create_task(self.limiter.confirm(ticket))
+                    task = asyncio.get_running_loop().create_task(self.limiter.confirm(ticket))
+                    self._confirming.add(task)
+                    task.add_done_callback(self._confirming.discard)
                 return result
 
     async def _pause(

@@ -27,11 +27,19 @@ through). Each process keeps a heartbeat key alive; a full window releases
 the in-flight entries of processes whose heartbeat has lapsed (they died
 before their answers), so a crash blocks its slots for a few seconds only.
 
-A full window answers how long to wait: until its oldest confirmed entry
-leaves it, or a tenth of a window when in-flight entries fill it (their
-answers are due; asking again is cheap, as requests are grouped). Floods are shared as
-keys that expire with Telegram's ``retry_after``; a flood on a chat closes
-that chat, an account-wide one the bot.
+A send whose window opens within ``lookahead`` (one window by default) is
+admitted at once with a delay: its entry holds the slot from now, so no
+process asks again for it, and the next window's sends each follow the
+answer they replace. Further off, the answer is how long to wait; while
+entries in flight fill a window, until a window after the first of them
+that must be answered started (it cannot leave before).
+
+What else every process must agree on lives beside the windows and changes
+in the same scripts: floods as keys that expire with Telegram's
+``retry_after`` (a chat's; the bot's when the 429s in a row span two chats
+or more, or Telegram says the whole account), the adaptive rate of each
+scope (cut on a flood, a step back after each quiet hold, applied inside
+``acquire``), and each account's health counters and pause.
 
 Round trips: requests from one process's tasks are grouped while a script
 call is on its way (group commit, no added delay), so a busy process pays

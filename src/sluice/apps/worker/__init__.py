@@ -79,6 +79,7 @@ async def open_worker(
         yield Worker(queue, broadcasts, gate, bots, store)
     finally:
         await session.close()
+        await gate.drain()
         await limiter.aclose()
         await backend.close()
         await store.close()
