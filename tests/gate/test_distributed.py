@@ -16,7 +16,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from sluice import AccountRestricted, FloodRetriesExhausted, NoAccountAvailable
 from sluice.accounts import Account
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.gate import DistributedGate, Flood, Restricted, Unauthorized, Verdict
+from sluice.gate import DistributedGate, Flood, Restricted, RetryPolicy, Unauthorized, Verdict
 from sluice.integrations.aiogram import GateMiddleware
 from sluice.jobs import shard_of
 from sluice.limits import MemoryLimiter, RedisLimiter, TelegramLimits
@@ -149,7 +149,7 @@ async def test_a_refused_token_moves_the_call_to_the_next_account() -> None:
 
 async def test_floods_are_waited_out_then_given_up_after_the_retries() -> None:
     limiter = MemoryLimiter(TelegramLimits(speed=100))
-    gate = DistributedGate(limiter, flood_retries=2)
+    gate = DistributedGate(limiter, retry=RetryPolicy(flood_retries=2))
     flood = Flood(retry_after=0.001)
     assert await gate.call(_answers(flood, flood), account=7, chat_id=5, classifier=_classify)
     await gate.drain()

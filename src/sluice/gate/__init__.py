@@ -5,7 +5,7 @@ from __future__ import annotations
 from sluice.gate._broadcast import BroadcastProgress, BroadcastReport, Outcome, broadcast
 from sluice.gate._context import sending_as
 from sluice.gate._distributed import DistributedGate
-from sluice.gate._gate import Gate, RetryPolicy
+from sluice.gate._gate import Gate
 from sluice.gate._keys import chat_key
 from sluice.gate._lanes import Priority
 from sluice.gate._methods import is_send_like
@@ -15,6 +15,7 @@ from sluice.gate._outcome import (
     Flood,
     Kind,
     Restricted,
+    RetryPolicy,
     Transient,
     Unauthorized,
     Verdict,

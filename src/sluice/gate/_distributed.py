@@ -18,18 +18,21 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
-from sluice._exceptions import (
-    AccountRestricted,
-    ConfigError,
-    DeadlineExceeded,
-    FloodRetriesExhausted,
-    NoAccountAvailable,
-    RetriesExhausted,
-)
+from sluice._exceptions import ConfigError, DeadlineExceeded, NoAccountAvailable, RetriesExhausted
 from sluice.accounts import Account
 from sluice.gate._keys import chat_key
 from sluice.gate._lanes import Priority
-from sluice.gate._outcome import Classifier, Flood, Restricted, Transient, Unauthorized
+from sluice.gate._outcome import (
+    Classifier,
+    Flood,
+    Restricted,
+    RetryPolicy,
+    Transient,
+    Unauthorized,
+    account_restricted,
+    flood_retries_exhausted,
+    pause_reason,
+)
 from sluice.limits import AccountPaused, Limiter, Ticket
 
 __all__ = ["DistributedGate"]
@@ -46,8 +49,7 @@ class DistributedGate:
         limiter: the shared limits, flood ledger, adaptive rates and account health
             (a :class:`~sluice.limits.RedisLimiter`; a
             :class:`~sluice.limits.MemoryLimiter` for one process).
-        transient_retries: retries of 5xx and network errors (full-jitter backoff).
-        flood_retries: how many 429s one call may receive before it is given up.
+        retry: how hard to try before giving a call up (the in-process gate's policy).
 
     A call may name several accounts: it goes as the first one that is not
     paused, and moves on when Telegram refuses a token. A restricted account
@@ -55,14 +57,9 @@ class DistributedGate:
     sluice does not work around a restriction.
     """
 
-    def __init__(
-        self, limiter: Limiter, *, transient_retries: int = 5, flood_retries: int = 20
-    ) -> None:
-        if transient_retries < 0 or flood_retries < 0:
-            raise ConfigError("retry counts must not be negative")
+    def __init__(self, limiter: Limiter, *, retry: RetryPolicy | None = None) -> None:
         self.limiter = limiter
-        self.transient_retries = transient_retries
-        self.flood_retries = flood_retries
+        self.retry = retry or RetryPolicy()
         self._accounts: dict[int, Account] = {}
         self._lanes: dict[tuple[tuple[int, ...], Hashable], asyncio.Lock] = {}
         self._paused: dict[int, float] = {}  # account -> when it was last seen paused
@@ -149,13 +146,8 @@ class DistributedGate:
                         await self.limiter.flood(
                             chosen.id, key, verdict.retry_after, account_wide=verdict.account_wide
                         )
-                        if floods > self.flood_retries:
-                            raise FloodRetriesExhausted(
-                                f"Telegram answered 429 to {method or 'a call'} {floods} times; "
-                                "giving up",
-                                method=method,
-                                chat_id=chat_id,
-                            ) from exc
+                        if floods > self.retry.flood_retries:
+                            raise flood_retries_exhausted(method, chat_id, floods) from exc
                         continue
                     health.failures += 1
                     if isinstance(verdict, Unauthorized | Restricted):
@@ -181,20 +173,12 @@ class DistributedGate:
         chat_id: Hashable | None,
         exc: Exception,
     ) -> None:
-        if isinstance(verdict, Unauthorized):
-            reason = "unauthorized: the token was refused"
-        else:
-            reason = f"restricted by Telegram: {verdict.reason}"
+        reason = pause_reason(verdict)
         account.quarantine(reason)
         self._paused[account.id] = time.monotonic()
         await self.limiter.pause(account.id, reason)
         if isinstance(verdict, Restricted):
-            raise AccountRestricted(
-                f"account {account.label} is restricted by Telegram ({verdict.reason}); "
-                "sluice paused it and will not work around it",
-                method=method,
-                chat_id=chat_id,
-            ) from exc
+            raise account_restricted(account.label, verdict, method, chat_id) from exc
 
     async def _retry_or_raise(
         self,
@@ -207,11 +191,14 @@ class DistributedGate:
         """Wait as a transient failure asks and return the failures so far; or raise."""
         if not isinstance(verdict, Transient):
             raise exc
-        if failures >= self.transient_retries:
-            raise RetriesExhausted(f"{method or 'call'} failed {failures + 1} times") from exc
-        failures += 1
-        await self._sleep(self._rng.uniform(0, min(5.0, 0.1 * 2**failures)), deadline)
-        return failures
+        if failures >= self.retry.transient_retries:
+            raise RetriesExhausted(
+                f"{method or 'the call'} kept failing after {failures} retries: "
+                f"{type(exc).__name__}",
+                method=method,
+            ) from exc
+        await self._sleep(self.retry.backoff(failures, self._rng), deadline)
+        return failures + 1
 
     async def _admit(
         self,

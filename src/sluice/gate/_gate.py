@@ -15,52 +15,34 @@ import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sluice._exceptions import (
-    AccountRestricted,
     ConfigError,
     DeadlineExceeded,
-    FloodRetriesExhausted,
     NoAccountAvailable,
     RetriesExhausted,
 )
 from sluice.accounts import Account
 from sluice.gate._lanes import Call, Priority
-from sluice.gate._outcome import Classifier, Fatal, Flood, Restricted, Transient, Unauthorized
+from sluice.gate._outcome import (
+    Classifier,
+    Fatal,
+    Flood,
+    Restricted,
+    RetryPolicy,
+    Transient,
+    Unauthorized,
+    account_restricted,
+    flood_retries_exhausted,
+    pause_reason,
+)
 from sluice.gate._scheduler import AccountScheduler
 from sluice.limits import FloodLedger, TelegramLimits
 
-__all__ = ["Gate", "RetryPolicy"]
+__all__ = ["Gate"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard the gate tries before it gives a call up.
-
-    Parameters:
-        transient_retries: retries after 5xx, network errors and timeouts.
-        backoff_base, backoff_cap: exponential backoff with full jitter, in seconds.
-        flood_retries: how many 429s one call may receive before it is given up.
-    """
-
-    transient_retries: int = 5
-    backoff_base: float = 0.2
-    backoff_cap: float = 10.0
-    flood_retries: int = 20
-
-    def __post_init__(self) -> None:
-        if self.transient_retries < 0 or self.flood_retries < 0:
-            raise ConfigError("retry counts must not be negative")
-        if not 0 < self.backoff_base <= self.backoff_cap:
-            raise ConfigError("backoff needs 0 < backoff_base <= backoff_cap")
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: uniform in ``[0, min(cap, base * 2**attempt)]``."""
-        return rng.uniform(0.0, min(self.backoff_cap, self.backoff_base * 2**attempt))
 
 
 def _fatal(exc: BaseException) -> Fatal:
@@ -207,12 +189,7 @@ class Gate:
                     )
                     if call.tries > self.retry.flood_retries:
                         scheduler.leave(call)
-                        raise FloodRetriesExhausted(
-                            f"Telegram answered 429 to {method or 'a call'} {call.tries} times; "
-                            "giving up",
-                            method=method,
-                            chat_id=chat_id,
-                        ) from exc
+                        raise flood_retries_exhausted(method, chat_id, call.tries) from exc
                     if closed:
                         # The whole account is closed: whatever may go elsewhere does.
                         scheduler.release(movable_only=True)
@@ -241,18 +218,13 @@ class Gate:
                         chat_id=chat_id,
                     ) from exc
                 if isinstance(verdict, Unauthorized):
-                    self.quarantine(scheduler.account.id, "unauthorized: the token was refused")
+                    self.quarantine(scheduler.account.id, pause_reason(verdict))
                     scheduler = self._route(candidates, chat_id, call, cause=exc)
                     continue
                 if isinstance(verdict, Restricted):
-                    self.quarantine(
-                        scheduler.account.id, f"restricted by Telegram: {verdict.reason}"
-                    )
-                    raise AccountRestricted(
-                        f"account {scheduler.account.label} is restricted by Telegram "
-                        f"({verdict.reason}); sluice paused it and will not work around it",
-                        method=method,
-                        chat_id=chat_id,
+                    self.quarantine(scheduler.account.id, pause_reason(verdict))
+                    raise account_restricted(
+                        scheduler.account.label, verdict, method, chat_id
                     ) from exc
                 raise
             else:
