@@ -29,9 +29,10 @@ from sluice.apps.transcribe._failover import Providers
 from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_settings import ProviderSettings, build_providers
 from sluice.cache import Cache, open_cache
-from sluice.gate import Gate
+from sluice.gate import DistributedGate, Gate
 from sluice.integrations.aiogram import GateMiddleware, InteractiveMiddleware
 from sluice.jobs import JobQueue, open_backend
+from sluice.limits import RedisLimiter
 from sluice.store import Store
 
 if TYPE_CHECKING:  # Telethon is the optional `mtproto` extra
@@ -53,7 +54,7 @@ class TranscribeApp:
     store: Store
     cache: Cache
     providers: Providers
-    gate: Gate
+    gate: Gate | DistributedGate
 
     async def run(
         self,
@@ -108,7 +109,16 @@ async def open_app(
     backend = open_backend(settings.redis_url or sql_url, namespace=namespace)
     cache = open_cache(settings.redis_url or sql_url, namespace=namespace)
     chain = build_providers(providers)
-    gate = Gate(settings.accounts())
+    # The bot's own limits: shared with every process on the same Redis (more
+    # transcription workers, `sluice run worker` broadcasting as the same bot).
+    local_gate = Gate(settings.accounts())
+    limiter = None
+    gate: Gate | DistributedGate = local_gate
+    if settings.redis_url:
+        limiter = RedisLimiter.from_url(settings.redis_url, namespace=namespace or "sluice")
+        gate = DistributedGate(limiter)
+        for account in settings.accounts():
+            gate.add_account(account)
     if settings.api_server:
         local = True if api_local is None else api_local
         api = TelegramAPIServer.from_base(settings.api_server, is_local=local)
@@ -122,8 +132,9 @@ async def open_app(
     if pool is None and settings.mtproto_credentials and not api.is_local:
         from sluice.integrations.telethon import TelethonPool
 
+        # MTProto downloads send nothing; their flood waits stay with this process.
         pool = TelethonPool.from_credentials(
-            gate, settings.mtproto_credentials, data_dir=data_dir, bot_token=token
+            local_gate, settings.mtproto_credentials, data_dir=data_dir, bot_token=token
         )
         await pool.connect()
     mtproto = MtprotoDownloader(pool) if pool is not None else None
@@ -142,6 +153,10 @@ async def open_app(
         if pool is not None and telethon_pool is None:
             await pool.disconnect()
         await session.close()
+        if limiter is not None:
+            assert isinstance(gate, DistributedGate)
+            await gate.drain()
+            await limiter.aclose()
         await chain.aclose()
         await cache.close()
         await backend.close()

@@ -45,7 +45,7 @@ from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_errors import AllProvidersFailed, ProviderError
 from sluice.apps.transcribe._render import split_message, to_srt, to_txt, to_vtt, utf16_length
 from sluice.apps.transcribe._texts import FORMATS, t, ui_language
-from sluice.gate import Gate
+from sluice.gate import DistributedGate, Gate
 from sluice.integrations.aiogram import status_message
 from sluice.jobs import JobContext, JobPolicy, JobQueue, JobState, QueueFull, Retryable
 from sluice.store import Store, Users, users_table
@@ -120,7 +120,7 @@ class TranscribeBot:
         transcriber: Transcriber,
         data_dir: Path,
         owner_ids: tuple[int, ...] = (),
-        gate: Gate | None = None,
+        gate: Gate | DistributedGate | None = None,
         queued_cap: int = 3,
         running_cap: int = 1,
         max_attempts: int = 5,
@@ -249,7 +249,7 @@ class TranscribeBot:
                 providers=self._providers_text(),
                 hit_rate=f"{self.transcriber.cache.stats.hit_rate * 100:.0f}",
             )
-            + self._accounts_text()
+            + await self._accounts_text()
         )
 
     def _providers_text(self) -> str:
@@ -261,14 +261,18 @@ class TranscribeBot:
             )
         return "\n".join(lines)
 
-    def _accounts_text(self) -> str:
+    async def _accounts_text(self) -> str:
         if self.gate is None:
             return ""
+        if isinstance(self.gate, DistributedGate):  # every process's sends, from Redis
+            accounts = await self.gate.shared_health()
+        else:
+            accounts = self.gate.health()
         lines = [
             f"{label}: {health['requests']} requests, {health['r429']} x 429, "
             f"{float(str(health['success_rate'])) * 100:.0f} % ok"
             + (f", {health['quarantined']}" if health["quarantined"] else "")
-            for label, health in self.gate.health().items()
+            for label, health in accounts.items()
         ]
         return "\n\nTelegram:\n" + "\n".join(lines) if lines else ""
 
@@ -334,7 +338,7 @@ class TranscribeBot:
                 hit_rate=f"{self.transcriber.cache.stats.hit_rate * 100:.0f}",
                 providers=self._providers_text(),
             )
-            + self._accounts_text()
+            + await self._accounts_text()
         )
 
     # -- the job ----------------------------------------------------------------
