@@ -16,10 +16,18 @@ from aiogram.client.telegram import TelegramAPIServer
 from sluice import AccountRestricted, FloodRetriesExhausted, NoAccountAvailable
 from sluice.accounts import Account
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.gate import DistributedGate, Flood, Restricted, RetryPolicy, Unauthorized, Verdict
+from sluice.gate import (
+    DistributedGate,
+    Flood,
+    Priority,
+    Restricted,
+    RetryPolicy,
+    Unauthorized,
+    Verdict,
+)
 from sluice.integrations.aiogram import GateMiddleware
 from sluice.jobs import shard_of
-from sluice.limits import MemoryLimiter, RedisLimiter, TelegramLimits
+from sluice.limits import MemoryLimiter, RedisLimiter, TelegramLimits, Ticket
 from support import BOT_A, TOKEN_A, Sim
 
 
@@ -159,3 +167,16 @@ async def test_floods_are_waited_out_then_given_up_after_the_retries() -> None:
     with pytest.raises(FloodRetriesExhausted):
         await gate.call(_answers(flood, flood, flood), account=7, chat_id=6, classifier=_classify)
     assert gate.floods == 5
+
+
+async def test_broadcast_calls_ask_the_limiter_as_bulk_and_replies_do_not() -> None:
+    limiter = MemoryLimiter(TelegramLimits(bot_count=4, speed=100), headroom=2)
+    gate = DistributedGate(limiter)
+    # A reply, then a broadcast: the broadcast leaves two of the four slots free...
+    await gate.call(_answers(), account=7, chat_id=1, priority=Priority.INTERACTIVE)
+    await gate.call(_answers(), account=7, chat_id=-1, priority=Priority.BULK)
+    assert not isinstance(await limiter.acquire(7, -2, bulk=True), Ticket)
+    # ...which a call at the default priority takes.
+    await gate.call(_answers(), account=7, chat_id=2)
+    await gate.drain()
+    assert (await limiter.health(7)).requests == 3

@@ -233,6 +233,24 @@ async def test_a_cut_rate_narrows_the_window_and_climbs_back_after_its_hold(
     assert await backend.limiter.rate(1) == pytest.approx(0.75)
 
 
+async def test_broadcasts_leave_headroom_while_replies_are_being_sent(backend: Backend) -> None:
+    # No reply lately: a broadcast may fill the whole window.
+    for chat in range(-10, -5):
+        assert isinstance(await backend.limiter.acquire(2, chat, bulk=True), Ticket)
+    # A reply went out as bot 1: its broadcast sends leave 3 of the 5 slots free,
+    sent = [await backend.limiter.acquire(1, 77), await backend.other.acquire(1, -1, bulk=True)]
+    assert not isinstance(await backend.other.acquire(1, -2, bulk=True), Ticket)
+    # which the next replies take at once.
+    sent += [await backend.limiter.acquire(1, chat) for chat in (78, 79, 80)]
+    assert not isinstance(await backend.limiter.acquire(1, 81), Ticket)
+    for ticket in sent:
+        assert isinstance(ticket, Ticket)
+        await backend.limiter.confirm(ticket)
+    await backend.advance(3 * WINDOW)  # two windows without a reply: all of it again
+    for chat in range(-10, -5):
+        assert isinstance(await backend.other.acquire(1, chat, bulk=True), Ticket)
+
+
 async def test_a_paused_account_admits_nothing_until_resumed(backend: Backend) -> None:
     await backend.limiter.pause(1, "restricted by Telegram: PEER_FLOOD")
     with pytest.raises(AccountPaused, match="PEER_FLOOD") as caught:

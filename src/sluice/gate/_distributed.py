@@ -51,6 +51,10 @@ class DistributedGate:
             :class:`~sluice.limits.MemoryLimiter` for one process).
         retry: how hard to try before giving a call up (the in-process gate's policy).
 
+    Priorities are shared as headroom: while anything but ``BULK`` calls went
+    out as a bot in the last two windows (in any process), its ``BULK`` calls
+    (broadcasts) leave a few slots of its window free for them.
+
     A call may name several accounts: it goes as the first one that is not
     paused, and moves on when Telegram refuses a token. A restricted account
     (PEER_FLOOD and the like) is paused for every process and the call fails:
@@ -126,7 +130,8 @@ class DistributedGate:
         async with lane:  # FIFO: one call per chat at a time, in order
             failures = floods = 0
             while True:
-                chosen, ticket = await self._admit(candidates, key, paid, limited, deadline)
+                bulk = priority >= Priority.BULK
+                chosen, ticket = await self._admit(candidates, key, paid, bulk, limited, deadline)
                 health = chosen.health
                 health.requests += 1
                 health.in_flight += 1
@@ -205,6 +210,7 @@ class DistributedGate:
         candidates: tuple[int, ...],
         key: Hashable | None,
         paid: bool,
+        bulk: bool,
         limited: bool,
         deadline: float | None,
     ) -> tuple[Account, Ticket | None]:
@@ -222,7 +228,7 @@ class DistributedGate:
                 if not limited:
                     return chosen, None
                 try:
-                    granted = await self.limiter.acquire(account_id, key, paid=paid)
+                    granted = await self.limiter.acquire(account_id, key, paid=paid, bulk=bulk)
                 except AccountPaused as paused:
                     chosen.quarantine(paused.reason)
                     self._paused[account_id] = time.monotonic()

@@ -81,14 +81,16 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = ARGV[1]
 """
 
-# ARGV: prefix, in_flight_ttl_ms, lookahead_ms, step, then per request 8 values:
-# member, bot scope, count, window_ms, burst, chat scope ('' = none), count, window_ms.
+# ARGV: prefix, in_flight_ttl_ms, lookahead_ms, step, headroom, then per request 9
+# values: member, bot scope, count, window_ms, burst, bulk (0/1), chat scope ('' =
+# none), count, window_ms.
 # Returns two numbers per request: 0 and the delay in ms (admitted), 1 and the wait
 # in ms (ask again then), 2 and 0 (the account is paused).
 _ACQUIRE = (
     _COMMON
     + """
 local ttl, ahead, step = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local headroom = tonumber(ARGV[5])
 local out = {}
 local function allowed(count, scope)
   -- The adaptive rate, a step back up once it was quiet for its hold.
@@ -128,13 +130,15 @@ local function opens(key, count, window)
   if score > now + 1 then return math.max(score - ttl + window, now + window / 10), true end
   return score + window, false
 end
-local i = 5
+local i = 6
 while i <= #ARGV do
   local member, bot = ARGV[i], ARGV[i + 1]
   local count, window, burst = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  local chat, chat_count, chat_window = ARGV[i + 5], tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  local bulk = ARGV[i + 5] == '1'
+  local chat, chat_count, chat_window = ARGV[i + 6], tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
   local account = string.match(bot, '^[^:]*')
-  i = i + 8
+  local hot = prefix .. 'hot:' .. account
+  i = i + 9
   if redis.call('EXISTS', prefix .. 'paused:' .. account) == 1 then
     out[#out + 1] = 2
     out[#out + 1] = 0
@@ -142,6 +146,7 @@ while i <= #ARGV do
     local ready = now + math.max(0, redis.call('PTTL', prefix .. 'flood:' .. account))
     local poll = nil
     local n = allowed(count, bot)
+    if bulk and redis.call('EXISTS', hot) == 1 then n = math.max(1, n - headroom) end
     local interval = window / n
     local tat = tonumber(redis.call('GET', prefix .. 'tat:' .. bot) or '0')
     ready = math.max(ready, tat - (math.min(burst, n) - 1) * interval)
@@ -170,6 +175,7 @@ while i <= #ARGV do
         redis.call('PEXPIRE', prefix .. 'w:' .. chat, chat_window + ttl + ahead)
       end
       redis.call('HINCRBY', prefix .. 'health:' .. account, 'requests', 1)
+      if not bulk then redis.call('SET', hot, '1', 'PX', 2 * window) end
       out[#out + 1] = 0
       out[#out + 1] = math.ceil(ready - now)
     end
@@ -324,6 +330,9 @@ class RedisLimiter:
         namespace: keeps several deployments apart on one server.
         lookahead: the furthest ahead a send is admitted with a delay (default:
             one bot window).
+        headroom: slots of a bot's window that bulk sends (broadcasts) leave free
+            while anything else went out as the bot in the last two windows, so a
+            reply during a broadcast does not queue behind a window of it.
         pace: space a bot's sends ``window / count`` apart after ``limits.bot_burst``
             back to back, as the in-process gate does. Off by default: admitted
             ahead, each send of a window already follows its predecessor's answer,
@@ -345,6 +354,7 @@ class RedisLimiter:
         *,
         namespace: str = "sluice",
         lookahead: float | None = None,
+        headroom: int = 3,
         pace: bool = False,
         in_flight_ttl: float = 300.0,
         heartbeat: float = 3.0,
@@ -357,6 +367,7 @@ class RedisLimiter:
             lookahead = limits.scaled(limits.bot_window) + clock_margin + 0.001
         self.lookahead = lookahead
         self.pace = pace
+        self.headroom = headroom
         self.in_flight_ttl_ms = int(in_flight_ttl * 1000)
         self.clock_margin = clock_margin
         self.round_trips = 0
@@ -411,16 +422,17 @@ class RedisLimiter:
         beating.start()
         self._beating = beating
 
-    def _request(self, bot: str, chat_id: Hashable | None, paid: bool) -> list[str]:
+    def _request(self, bot: str, chat_id: Hashable | None, paid: bool, bulk: bool) -> list[str]:
         """The acquire script's arguments for one send, but its member."""
         lim, margin = self.limits, self.clock_margin
         if paid:
             own_window = _ms(lim.scaled(lim.paid_window) + margin)
             own = [f"{bot}:paid", str(lim.paid_count), str(own_window), str(lim.paid_count)]
+            own.append("1" if bulk else "0")
         else:
             own_window = _ms(lim.scaled(lim.bot_window) + margin)
             burst = lim.bot_burst if self.pace else lim.bot_count
-            own = [bot, str(lim.bot_count), str(own_window), str(burst)]
+            own = [bot, str(lim.bot_count), str(own_window), str(burst), "1" if bulk else "0"]
         if chat_id is None:
             return [*own, "", "0", "0"]
         if is_private(chat_id):  # the chat's token bucket, as a window of its burst
@@ -430,14 +442,15 @@ class RedisLimiter:
         return [*own, f"{bot}:{chat_id}", str(count), str(_ms(window + margin))]
 
     async def acquire(
-        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False
+        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False, bulk: bool = False
     ) -> Ticket | float:
         """A :class:`Ticket` if the send may go (after its ``delay``), else the seconds
-        to wait before asking again. Raises :class:`AccountPaused`."""
+        to wait before asking again. ``bulk``: a broadcast's send, which leaves
+        ``headroom`` while others are being made. Raises :class:`AccountPaused`."""
         await self._alive()
         bot = str(bot_id)
         member = f"{self._me}:{next(self._ids)}"
-        request = [member, *self._request(bot, chat_id, paid)]
+        request = [member, *self._request(bot, chat_id, paid, bulk)]
         code, ms = await self._acquires.call(request)
         if code == 2:
             reason = await self.client.get(f"{self.prefix}paused:{bot}")
@@ -511,7 +524,7 @@ class RedisLimiter:
     async def _acquire_many(self, batch: Sequence[list[str]]) -> list[tuple[int, int]]:
         self.round_trips += 1
         head = [self.prefix, str(self.in_flight_ttl_ms), str(_ms(self.lookahead)),
-                str(_RATE.step)]  # fmt: skip
+                str(_RATE.step), str(self.headroom)]  # fmt: skip
         flat = [arg for request in batch for arg in request]
         result = await self._acquire_script(args=[*head, *flat])
         return [(int(result[n]), int(result[n + 1])) for n in range(0, len(result), 2)]

@@ -31,6 +31,9 @@ The contract, for a bot's scope and a chat's:
   row from two chats or more within ``escalate_window`` close the whole bot
   and cut its rate to what Telegram was seen to accept; a lone one cuts the
   chat's rate. Rates recover a step per quiet hold;
+* while anything but bulk sends (broadcasts) went out as a bot within the
+  last two windows, its bulk sends leave ``headroom`` slots of its window
+  free: a reply during a broadcast does not queue behind a window of it;
 * a paused account admits nothing (``AccountPaused``) until resumed.
 """
 
@@ -88,7 +91,7 @@ class Limiter(Protocol):
     round_trips: int
 
     async def acquire(
-        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False
+        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False, bulk: bool = False
     ) -> Ticket | float: ...
 
     async def confirm(self, ticket: Ticket, outcome: Outcome = "ok") -> None: ...
@@ -121,6 +124,8 @@ class MemoryLimiter:
             (default: one bot window).
         pace: space a bot's sends after ``limits.bot_burst`` (see
             :class:`~sluice.limits.RedisLimiter`).
+        headroom: slots of a bot's window that bulk sends leave free while
+            other sends are being made.
         clock: seconds, monotonic (injectable for tests).
     """
 
@@ -130,12 +135,15 @@ class MemoryLimiter:
         *,
         lookahead: float | None = None,
         pace: bool = False,
+        headroom: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits = limits or TelegramLimits()
         self.lookahead = limits.scaled(limits.bot_window) if lookahead is None else lookahead
         self.pace = pace
+        self.headroom = headroom
         self.clock = clock
+        self._hot: dict[str, float] = {}  # bot -> until when its bulk sends leave headroom
         self.round_trips = 0  # nothing leaves the process
         self.ledger = FloodLedger(limits.escalate_after, limits.escalate_window / limits.speed)
         self._windows: dict[tuple[str, str], SlidingWindow] = {}
@@ -184,7 +192,7 @@ class MemoryLimiter:
         return rate
 
     async def acquire(
-        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False
+        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False, bulk: bool = False
     ) -> Ticket | float:
         if bot_id in self._paused:
             raise AccountPaused(bot_id, self._paused[bot_id])
@@ -192,19 +200,23 @@ class MemoryLimiter:
         bot, chat = str(bot_id), "" if chat_id is None else str(chat_id)
         scopes = self._scopes(bot, chat, chat_id, paid)
         ready = self.ledger.open_at(bot, chat or None, now)
-        for key, window in scopes:
+        hot = self._hot.get(bot, -math.inf) > now
+        for n, (key, window) in enumerate(scopes):
             rate = self._rates.get(key)
             if rate is not None and rate.on_success(now):  # quiet for its hold: a step up
                 window.factor = rate.factor
-            opens = window.ready_at(now)
+            spare = self.headroom if bulk and hot and n == 0 else 0
+            opens = window.ready_at(now, spare)
             if math.isinf(opens):  # sends in flight fill it: their answers are due
                 starts = sorted(self._starts.get(key, {}).values())
-                first = starts[max(0, window.in_flight - window.allowed)]
+                first = starts[max(0, window.in_flight - max(1, window.allowed - spare))]
                 return max(first + window.span - now, window.span / 10)
             ready = max(ready, opens)
         if ready - now > self.lookahead + _EPS:
             return ready - now - self.lookahead
         member = str(next(self._ids))
+        if not bulk:
+            self._hot[bot] = now + 2 * scopes[0][1].span
         for key, window in scopes:
             window.reserve(ready)
             self._starts.setdefault(key, {})[member] = ready

@@ -59,9 +59,10 @@ class SlidingWindow:
     def allowed(self) -> int:
         return max(1, int(self.count * self.factor + _EPS))
 
-    def ready_at(self, now: float) -> float:
-        """When one more send may start; ``inf`` while only answers in flight can free a slot."""
-        allowed = self.allowed
+    def ready_at(self, now: float, spare: int = 0) -> float:
+        """When one more send may start, leaving ``spare`` slots free; ``inf`` while only
+        answers in flight can free a slot."""
+        allowed = max(1, self.allowed - spare)
         free = allowed - self.in_flight
         if free <= 0:
             return math.inf
