@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,7 +13,12 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from sluice import AccountRestricted, FloodRetriesExhausted, NoAccountAvailable
+from sluice import (
+    AccountRestricted,
+    DeadlineExceeded,
+    FloodRetriesExhausted,
+    NoAccountAvailable,
+)
 from sluice.accounts import Account
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
 from sluice.gate import (
@@ -27,7 +32,14 @@ from sluice.gate import (
 )
 from sluice.integrations.aiogram import GateMiddleware
 from sluice.jobs import shard_of
-from sluice.limits import MemoryLimiter, RedisLimiter, TelegramLimits, Ticket
+from sluice.limits import (
+    LimiterUnavailable,
+    MemoryLimiter,
+    Outcome,
+    RedisLimiter,
+    TelegramLimits,
+    Ticket,
+)
 from support import BOT_A, TOKEN_A, Sim
 
 
@@ -180,3 +192,71 @@ async def test_broadcast_calls_ask_the_limiter_as_bulk_and_replies_do_not() -> N
     await gate.call(_answers(), account=7, chat_id=2)
     await gate.drain()
     assert (await limiter.health(7)).requests == 3
+
+
+class Flaky(MemoryLimiter):
+    """The shared limits unreachable for the first ``down`` acquires and confirms."""
+
+    def __init__(self, down: int, confirms_down: int = 0) -> None:
+        super().__init__(TelegramLimits(speed=100))
+        self.down, self.confirms_down = down, confirms_down
+
+    async def acquire(
+        self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False, bulk: bool = False
+    ) -> Ticket | float:
+        if self.down:
+            self.down -= 1
+            raise LimiterUnavailable("the shared limits are unreachable: ConnectionError")
+        return await super().acquire(bot_id, chat_id, paid=paid, bulk=bulk)
+
+    async def confirm(self, ticket: Ticket, outcome: Outcome = "ok") -> None:
+        if self.confirms_down:
+            self.confirms_down -= 1
+            raise LimiterUnavailable("the shared limits are unreachable: TimeoutError")
+        await super().confirm(ticket, outcome)
+
+
+async def test_while_the_shared_limits_are_down_nothing_is_sent_and_then_all_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = Flaky(down=3, confirms_down=2)
+    gate = DistributedGate(limiter)
+    sent: list[int] = []
+
+    async def send(account: Account) -> str:
+        sent.append(account.id)
+        return "ok"
+
+    with caplog.at_level("WARNING", logger="sluice.gate"):
+        assert await gate.call(send, account=7, chat_id=5) == "ok"
+        await gate.drain()
+    assert sent == [7]  # once, after the limits came back
+    assert (limiter.down, limiter.confirms_down) == (0, 0)
+    assert (await limiter.health(7)).successes == 1  # the answer reached them in the end
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("nothing is sent until they are back" in m for m in messages)
+    assert any("reachable again" in m for m in messages)
+
+
+async def test_a_call_waiting_for_the_shared_limits_stops_at_its_deadline() -> None:
+    gate = DistributedGate(Flaky(down=10**6))
+    sent: list[int] = []
+
+    async def send(account: Account) -> str:
+        sent.append(account.id)
+        return "ok"
+
+    with pytest.raises(DeadlineExceeded):
+        await gate.call(send, account=7, chat_id=5, timeout=0.2)
+    assert sent == []
+
+
+async def test_an_unreachable_redis_is_reported_as_the_limits_being_unavailable() -> None:
+    limiter = RedisLimiter.from_url("redis://127.0.0.1:1/0", heartbeat=0.3)  # nothing listens
+    try:
+        with pytest.raises(LimiterUnavailable, match="unreachable"):
+            await limiter.acquire(7, 5)
+        with pytest.raises(LimiterUnavailable):
+            await limiter.pause(7, "restricted")
+    finally:
+        await limiter.aclose()

@@ -13,6 +13,8 @@ shares the budget, not the order.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -33,13 +35,17 @@ from sluice.gate._outcome import (
     flood_retries_exhausted,
     pause_reason,
 )
-from sluice.limits import AccountPaused, Limiter, Ticket
+from sluice.limits import AccountPaused, Limiter, LimiterUnavailable, Outcome, Ticket
 
 __all__ = ["DistributedGate"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger("sluice.gate")
 
 _PAUSE_CHECK = 1.0  # seconds an account seen paused is skipped before it is asked again
+_CONFIRM_FOR = 300.0  # seconds an answer is kept trying to reach an unreachable limiter
 
 
 class DistributedGate:
@@ -55,6 +61,10 @@ class DistributedGate:
     out as a bot in the last two windows (in any process), its ``BULK`` calls
     (broadcasts) leave a few slots of its window free for them.
 
+    While the shared limits are unreachable (Redis restarting, a network
+    split) nothing is sent: calls wait, asking again with backoff, until
+    they are back or the call's deadline passes.
+
     A call may name several accounts: it goes as the first one that is not
     paused, and moves on when Telegram refuses a token. A restricted account
     (PEER_FLOOD and the like) is paused for every process and the call fails:
@@ -69,6 +79,7 @@ class DistributedGate:
         self._paused: dict[int, float] = {}  # account -> when it was last seen paused
         self._rng = random.Random()
         self._confirming: set[asyncio.Task[None]] = set()
+        self._outage = False
         self.floods = 0
 
     def has_account(self, account_id: int) -> bool:
@@ -143,14 +154,19 @@ class DistributedGate:
                     verdict = classifier(exc) if classifier is not None else None
                     if ticket is not None:
                         refused = isinstance(verdict, Flood)  # a 429 is not counted
-                        await self.limiter.confirm(ticket, "refused" if refused else "failed")
+                        await self._confirm(ticket, "refused" if refused else "failed")
                     if isinstance(verdict, Flood):
                         health.floods += 1
                         floods += 1
                         self.floods += 1
-                        await self.limiter.flood(
-                            chosen.id, key, verdict.retry_after, account_wide=verdict.account_wide
+                        report = functools.partial(
+                            self.limiter.flood,
+                            chosen.id,
+                            key,
+                            verdict.retry_after,
+                            account_wide=verdict.account_wide,
                         )
+                        await self._steady(report, deadline)
                         if floods > self.retry.flood_retries:
                             raise flood_retries_exhausted(method, chat_id, floods) from exc
                         continue
@@ -165,7 +181,7 @@ class DistributedGate:
                 if ticket is not None:
                     # Not awaited by the caller: the answer is theirs now; the window
                     # only needs to learn of it (batched with other answers).
-                    task = asyncio.get_running_loop().create_task(self.limiter.confirm(ticket))
+                    task = asyncio.get_running_loop().create_task(self._confirm(ticket, "ok"))
                     self._confirming.add(task)
                     task.add_done_callback(self._confirming.discard)
                 return result
@@ -181,7 +197,7 @@ class DistributedGate:
         reason = pause_reason(verdict)
         account.quarantine(reason)
         self._paused[account.id] = time.monotonic()
-        await self.limiter.pause(account.id, reason)
+        await self._steady(lambda: self.limiter.pause(account.id, reason), None)
         if isinstance(verdict, Restricted):
             raise account_restricted(account.label, verdict, method, chat_id) from exc
 
@@ -228,7 +244,10 @@ class DistributedGate:
                 if not limited:
                     return chosen, None
                 try:
-                    granted = await self.limiter.acquire(account_id, key, paid=paid, bulk=bulk)
+                    ask = functools.partial(
+                        self.limiter.acquire, account_id, key, paid=paid, bulk=bulk
+                    )
+                    granted = await self._steady(ask, deadline)
                 except AccountPaused as paused:
                     chosen.quarantine(paused.reason)
                     self._paused[account_id] = time.monotonic()
@@ -241,6 +260,32 @@ class DistributedGate:
                 break  # the first usable account keeps the chat's order: wait for it
             if waits:
                 await self._sleep(min(waits), deadline)
+
+    async def _steady(self, operation: Callable[[], Awaitable[R]], deadline: float | None) -> R:
+        """``operation()``, waiting out an outage of the shared limits (with backoff)."""
+        backoff = 0.05
+        while True:
+            try:
+                result = await operation()
+            except LimiterUnavailable as exc:
+                if not self._outage:
+                    self._outage = True
+                    log.warning("%s; nothing is sent until they are back", exc)
+                await self._sleep(self._rng.uniform(backoff / 2, backoff), deadline)
+                backoff = min(2.0, backoff * 2)
+                continue
+            if self._outage:
+                self._outage = False
+                log.warning("the shared limits are reachable again")
+            return result
+
+    async def _confirm(self, ticket: Ticket, outcome: Outcome) -> None:
+        try:
+            await self._steady(
+                lambda: self.limiter.confirm(ticket, outcome), time.monotonic() + _CONFIRM_FOR
+            )
+        except DeadlineExceeded:  # its entry leaves the window when its in-flight time is up
+            log.warning("an answer never reached the shared limits; its slot frees itself")
 
     async def _sleep(self, seconds: float, deadline: float | None) -> None:
         if deadline is not None and time.monotonic() + seconds > deadline:

@@ -10,6 +10,7 @@ from sluice.limits._redis import RedisLimiter
 from sluice.limits._shared import (
     AccountPaused,
     Limiter,
+    LimiterUnavailable,
     MemoryLimiter,
     Outcome,
     Ticket,
@@ -22,6 +23,7 @@ __all__ = [
     "AdaptiveRate",
     "FloodLedger",
     "Limiter",
+    "LimiterUnavailable",
     "MemoryLimiter",
     "Outcome",
     "RedisLimiter",

@@ -56,14 +56,20 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 from sluice._coalesce import Coalescer
 from sluice.accounts import Health
 from sluice.limits._adaptive import AdaptiveRate
 from sluice.limits._config import TelegramLimits
-from sluice.limits._shared import AccountPaused, Outcome, Ticket, is_private
+from sluice.limits._shared import (
+    AccountPaused,
+    LimiterUnavailable,
+    Outcome,
+    Ticket,
+    is_private,
+)
 
 __all__ = ["RedisLimiter"]
 
@@ -410,7 +416,8 @@ class RedisLimiter:
         if self._started is None:
             self._started = asyncio.get_running_loop().create_task(self._start_heartbeat())
         try:
-            await asyncio.shield(self._started)
+            with _reachable():
+                await asyncio.shield(self._started)
         except Exception:
             self._started = None  # Redis was unreachable: the next acquire tries again
             raise
@@ -477,22 +484,26 @@ class RedisLimiter:
         rate = _RATE
         chat = "" if chat_id is None else f"{bot_id}:{chat_id}"
         self.round_trips += 1
-        escalated, _ = await self._flood_script(args=[
-            self.prefix, str(bot_id), chat, str(_ms(retry_after)), "1" if account_wide else "0",
-            str(lim.escalate_after), str(_ms(lim.escalate_window / lim.speed)),
-            str(lim.bot_count), str(_ms(lim.bot_window / lim.speed)),
-            str(_ms(hold)), str(_ms(12 * hold)), str(rate.decrease), str(rate.floor),
-        ])  # fmt: skip
+        with _reachable():
+            escalated, _ = await self._flood_script(args=[
+                self.prefix, str(bot_id), chat, str(_ms(retry_after)),
+                "1" if account_wide else "0",
+                str(lim.escalate_after), str(_ms(lim.escalate_window / lim.speed)),
+                str(lim.bot_count), str(_ms(lim.bot_window / lim.speed)),
+                str(_ms(hold)), str(_ms(12 * hold)), str(rate.decrease), str(rate.floor),
+            ])  # fmt: skip
         return bool(escalated)
 
     async def pause(self, bot_id: int, reason: str) -> None:
         """Stop every process from sending as this account until :meth:`resume`."""
         self.round_trips += 1
-        await self.client.set(f"{self.prefix}paused:{bot_id}", reason)
+        with _reachable():
+            await self.client.set(f"{self.prefix}paused:{bot_id}", reason)
 
     async def resume(self, bot_id: int) -> None:
         self.round_trips += 1
-        await self.client.delete(f"{self.prefix}paused:{bot_id}")
+        with _reachable():
+            await self.client.delete(f"{self.prefix}paused:{bot_id}")
 
     async def health(self, bot_id: int) -> Health:
         """The account's counters and state as every process sees them."""
@@ -526,12 +537,14 @@ class RedisLimiter:
         head = [self.prefix, str(self.in_flight_ttl_ms), str(_ms(self.lookahead)),
                 str(_RATE.step), str(self.headroom)]  # fmt: skip
         flat = [arg for request in batch for arg in request]
-        result = await self._acquire_script(args=[*head, *flat])
+        with _reachable():
+            result = await self._acquire_script(args=[*head, *flat])
         return [(int(result[n]), int(result[n + 1])) for n in range(0, len(result), 2)]
 
     async def _confirm_many(self, batch: Sequence[list[str]]) -> list[None]:
         self.round_trips += 1
-        await self._confirm_script(args=[self.prefix, *(arg for entry in batch for arg in entry)])
+        with _reachable():
+            await self._confirm_script(args=[self.prefix, *(a for entry in batch for a in entry)])
         return [None] * len(batch)
 
     async def drop(self) -> None:
@@ -541,6 +554,19 @@ class RedisLimiter:
 
 
 _RATE = AdaptiveRate()  # the decrease, step and floor every process uses
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """Redis down, restarting or unreachable: say so in sluice's terms (the gate waits)."""
+    import redis.exceptions as errors
+
+    try:
+        yield
+    except (errors.ConnectionError, errors.TimeoutError, errors.BusyLoadingError, OSError) as exc:
+        raise LimiterUnavailable(
+            f"the shared limits are unreachable: {type(exc).__name__}"
+        ) from exc
 
 
 def _ms(seconds: float) -> int:

@@ -53,7 +53,15 @@ from sluice.limits._config import TelegramLimits
 from sluice.limits._ledger import FloodLedger
 from sluice.limits._windows import SlidingWindow
 
-__all__ = ["AccountPaused", "Limiter", "MemoryLimiter", "Outcome", "Ticket", "from_url"]
+__all__ = [
+    "AccountPaused",
+    "Limiter",
+    "LimiterUnavailable",
+    "MemoryLimiter",
+    "Outcome",
+    "Ticket",
+    "from_url",
+]
 
 Outcome = Literal["ok", "failed", "refused"]
 """How a send ended: answered; failed after it may have reached Telegram (it
@@ -70,6 +78,13 @@ class AccountPaused(SluiceError):
         super().__init__(f"account {account} is paused: {reason}")
         self.account = account
         self.reason = reason
+
+
+class LimiterUnavailable(SluiceError):
+    """The shared limits could not be reached (Redis down, restarting, unreachable).
+
+    Nothing may be sent without them: the gate waits and asks again.
+    """
 
 
 @dataclass(frozen=True, slots=True)
