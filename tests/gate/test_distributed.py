@@ -4,8 +4,13 @@ aiogram sessions) share one bot's limits against the emulator at 10x speed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -259,4 +264,85 @@ async def test_an_unreachable_redis_is_reported_as_the_limits_being_unavailable(
         with pytest.raises(LimiterUnavailable):
             await limiter.pause(7, "restricted")
     finally:
+        await limiter.aclose()
+
+
+@contextlib.contextmanager
+def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A throwaway redis-server on ``port`` (nothing saved), stopped on the way out."""
+    proc = subprocess.Popen(
+        [REDIS_SERVER or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def _up(port: int) -> None:
+    client = aioredis.Redis(port=port)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                with contextlib.suppress(Exception):
+                    if await client.ping():
+                        return
+                await asyncio.sleep(0.02)  # the server is starting: poll until it answers
+    finally:
+        await client.aclose()
+
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="needs the redis-server binary to restart a Redis")
+async def test_a_redis_restart_holds_sends_back_and_loses_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sent: list[str] = []
+
+    async def send(account: Account) -> str:
+        sent.append("m")
+        return "ok"
+
+    limiter = RedisLimiter.from_url(f"redis://127.0.0.1:{port}/0", heartbeat=0.3)
+    gate = DistributedGate(limiter)
+    outage = asyncio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "nothing is sent" in record.getMessage():
+                outage.set()
+
+    watch = Watch()
+    logging.getLogger("sluice.gate").addHandler(watch)
+    try:
+        with private_redis(port):
+            await _up(port)
+            await gate.call(send, account=7, chat_id=5)
+        # Redis is down: the next send waits for it.
+        with caplog.at_level("WARNING", logger="sluice.gate"):
+            waiting = asyncio.create_task(gate.call(send, account=7, chat_id=6))
+
+            await asyncio.wait_for(outage.wait(), 10)
+            assert sent == ["m"]
+            assert not waiting.done()
+            with private_redis(port):  # back, empty: its scripts and keys are gone
+                await asyncio.wait_for(waiting, 15)
+                assert sent == ["m", "m"]
+                await gate.drain()
+                health = await limiter.health(7)
+                # Counted since the restart: the second admission, and both answers (the
+                # first one's kept trying through the outage).
+                assert (health.requests, health.successes) == (1, 2)
+        assert any("reachable again" in r.getMessage() for r in caplog.records)
+    finally:
+        logging.getLogger("sluice.gate").removeHandler(watch)
         await limiter.aclose()
