@@ -346,3 +346,26 @@ async def test_a_redis_restart_holds_sends_back_and_loses_none(
     finally:
         logging.getLogger("sluice.gate").removeHandler(watch)
         await limiter.aclose()
+
+
+async def test_a_cancelled_send_gives_its_slot_back_and_no_chat_is_remembered() -> None:
+    limiter = MemoryLimiter(TelegramLimits(bot_count=1, speed=100))
+    gate = DistributedGate(limiter)
+    started = asyncio.Event()
+
+    async def hang(account: Account) -> str:
+        started.set()
+        await asyncio.Event().wait()  # never answered: the caller gives up
+        return "never"
+
+    stuck = asyncio.create_task(gate.call(hang, account=7, chat_id=5))
+    await started.wait()
+    stuck.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stuck
+    await gate.drain()
+    # The one slot is counted (the send may have reached Telegram), not held forever.
+    assert await gate.call(_answers(), account=7, chat_id=6, timeout=1.0) == "ok as 7"
+    assert (await limiter.health(7)).failures == 1
+    await asyncio.gather(*(gate.call(_answers(), account=7, chat_id=c) for c in range(8, 12)))
+    assert gate._lanes == {}  # a lane lives while calls use it

@@ -48,6 +48,16 @@ _PAUSE_CHECK = 1.0  # seconds an account seen paused is skipped before it is ask
 _CONFIRM_FOR = 300.0  # seconds an answer is kept trying to reach an unreachable limiter
 
 
+class _Lane:
+    """One chat's calls in this process: a FIFO lock, and how many calls hold or await it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class DistributedGate:
     """Send through limits shared by every process on the same limiter.
 
@@ -75,7 +85,7 @@ class DistributedGate:
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self._accounts: dict[int, Account] = {}
-        self._lanes: dict[tuple[tuple[int, ...], Hashable], asyncio.Lock] = {}
+        self._lanes: dict[tuple[tuple[int, ...], Hashable], _Lane] = {}
         self._paused: dict[int, float] = {}  # account -> when it was last seen paused
         self._rng = random.Random()
         self._confirming: set[asyncio.Task[None]] = set()
@@ -137,54 +147,89 @@ class DistributedGate:
             raise ConfigError("a call needs at least one account")
         deadline = None if timeout is None else time.monotonic() + timeout
         key = chat_key(chat_id)
-        lane = self._lanes.setdefault((candidates, key), asyncio.Lock())
-        async with lane:  # FIFO: one call per chat at a time, in order
-            failures = floods = 0
-            while True:
-                bulk = priority >= Priority.BULK
-                chosen, ticket = await self._admit(candidates, key, paid, bulk, limited, deadline)
-                health = chosen.health
-                health.requests += 1
-                health.in_flight += 1
-                health.last_used = time.time()
-                try:
-                    result = await factory(chosen)
-                except Exception as exc:
-                    health.in_flight -= 1
-                    verdict = classifier(exc) if classifier is not None else None
-                    if ticket is not None:
-                        refused = isinstance(verdict, Flood)  # a 429 is not counted
-                        await self._confirm(ticket, "refused" if refused else "failed")
-                    if isinstance(verdict, Flood):
-                        health.floods += 1
-                        floods += 1
-                        self.floods += 1
-                        report = functools.partial(
-                            self.limiter.flood,
-                            chosen.id,
-                            key,
-                            verdict.retry_after,
-                            account_wide=verdict.account_wide,
-                        )
-                        await self._steady(report, deadline)
-                        if floods > self.retry.flood_retries:
-                            raise flood_retries_exhausted(method, chat_id, floods) from exc
-                        continue
-                    health.failures += 1
-                    if isinstance(verdict, Unauthorized | Restricted):
-                        await self._pause(chosen, verdict, method, chat_id, exc)
-                        continue  # an unauthorized account's call moves to the next one
-                    failures = await self._retry_or_raise(exc, verdict, method, failures, deadline)
-                    continue
+        lane_key = (candidates, key)
+        lane = self._lanes.get(lane_key)
+        if lane is None:
+            lane = self._lanes[lane_key] = _Lane()
+        lane.users += 1
+        try:
+            async with lane.lock:  # FIFO: one call per chat at a time, in order
+                return await self._send(
+                    factory, candidates, key, chat_id, method, priority, deadline, paid, limited,
+                    classifier,
+                )  # fmt: skip
+        finally:
+            lane.users -= 1
+            if not lane.users:  # a broadcast's millions of chats leave nothing behind
+                del self._lanes[lane_key]
+
+    async def _send(
+        self,
+        factory: Callable[[Account], Awaitable[T]],
+        candidates: tuple[int, ...],
+        key: Hashable | None,
+        chat_id: Hashable | None,
+        method: str,
+        priority: Priority,
+        deadline: float | None,
+        paid: bool,
+        limited: bool,
+        classifier: Classifier | None,
+    ) -> T:
+        failures = floods = 0
+        while True:
+            bulk = priority >= Priority.BULK
+            chosen, ticket = await self._admit(candidates, key, paid, bulk, limited, deadline)
+            health = chosen.health
+            health.requests += 1
+            health.in_flight += 1
+            health.last_used = time.time()
+            try:
+                result = await factory(chosen)
+            except asyncio.CancelledError:
                 health.in_flight -= 1
-                health.successes += 1
+                if ticket is not None:  # it may have reached Telegram: it counts
+                    self._confirm_later(ticket, "failed")
+                raise
+            except Exception as exc:
+                health.in_flight -= 1
+                verdict = classifier(exc) if classifier is not None else None
                 if ticket is not None:
-                    # Not awaited by the caller: the answer is theirs now; the window
-                    # only needs to learn of it (batched with other answers).
-                    task = asyncio.get_running_loop().create_task(self._confirm(ticket, "ok"))
-                    self._confirming.add(task)
-                    task.add_done_callback(self._confirming.discard)
-                return result
+                    refused = isinstance(verdict, Flood)  # a 429 is not counted
+                    await self._confirm(ticket, "refused" if refused else "failed")
+                if isinstance(verdict, Flood):
+                    health.floods += 1
+                    floods += 1
+                    self.floods += 1
+                    report = functools.partial(
+                        self.limiter.flood,
+                        chosen.id,
+                        key,
+                        verdict.retry_after,
+                        account_wide=verdict.account_wide,
+                    )
+                    await self._steady(report, deadline)
+                    if floods > self.retry.flood_retries:
+                        raise flood_retries_exhausted(method, chat_id, floods) from exc
+                    continue
+                health.failures += 1
+                if isinstance(verdict, Unauthorized | Restricted):
+                    await self._pause(chosen, verdict, method, chat_id, exc)
+                    continue  # an unauthorized account's call moves to the next one
+                failures = await self._retry_or_raise(exc, verdict, method, failures, deadline)
+                continue
+            health.in_flight -= 1
+            health.successes += 1
+            if ticket is not None:
+                # Not awaited by the caller: the answer is theirs now; the window
+                # only needs to learn of it (batched with other answers).
+                self._confirm_later(ticket, "ok")
+            return result
+
+    def _confirm_later(self, ticket: Ticket, outcome: Outcome) -> None:
+        task = asyncio.get_running_loop().create_task(self._confirm(ticket, outcome))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
 
     async def _pause(
         self,
