@@ -1,7 +1,7 @@
 """``sluice bench distributed``: the same broadcast work by 1, 2 and 4 worker processes.
 
-Three bots, 300 users each (``--users``), two messages to every user in order
-(1,800 sends), through ``sluice run worker`` processes that share the bots'
+Three bots, 600 users each (``--users``), two messages to every user in order
+(3,600 sends), through ``sluice run worker`` processes that share the bots'
 limits through one Redis, against an emulator (in this process) at
 Telegram's own pace (``--speed 1``; faster speeds shrink every window and
 magnify every fixed cost). The workers are started first; the clock starts
@@ -39,7 +39,7 @@ from sluice.store import Store
 HERE = Path(__file__).resolve().parent
 REDIS_URL = os.environ.get("SLUICE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 TOKENS = tuple(f"{1000001 + n}:" + chr(ord("A") + n) * 35 for n in range(3))  # fake
-USERS = 300
+USERS = 600
 MESSAGES = [{"text": "m1"}, {"text": "m2"}]
 PROCESSES = (1, 2, 4)
 SPEED = 1.0

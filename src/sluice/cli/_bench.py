@@ -112,7 +112,7 @@ def distributed(
     speed: Annotated[
         float, typer.Option(help="The emulator's speed: 1 is Telegram's own pace.", min=1)
     ] = 1.0,
-    users: Annotated[int, typer.Option(help="Users of each of the three bots.", min=30)] = 300,
+    users: Annotated[int, typer.Option(help="Users of each of the three bots.", min=30)] = 600,
 ) -> None:
     """The same broadcast by 1, 2 and 4 worker processes sharing limits through Redis."""
     import asyncio
