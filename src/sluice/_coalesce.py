@@ -1,9 +1,10 @@
 """Group commit for async calls: the calls made while one run is in flight go in the next.
 
 Written by hand: no library offers it for asyncio (aiostream and friends
-batch by size or time, which adds delay; this adds none). Used by the Redis
-job and cache backends and the Redis limiter, where many tasks finishing or
-starting sends in the same moment then cost one round trip, not one each.
+batch by size or time, which adds delay; this adds none). Used by the SQL
+and Redis job backends and the Redis limiter, where many tasks finishing or
+starting sends in the same moment then cost one transaction or round trip,
+not one each.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Coalescer(Generic[A, R]):
 
     Many tasks finishing their jobs in the same moment then cost one round
     trip, not one each; a lone call waits no longer than its own round trip.
+    ``run`` returns one result per call, in order, or raises for all of them;
+    a cancelled caller's call is still run.
     """
 
     __slots__ = ("_flusher", "_pending", "_run")
@@ -40,8 +43,8 @@ class Coalescer(Generic[A, R]):
         return await future
 
     async def drain(self) -> None:
-        """Wait for the calls already made to be run."""
-        if self._flusher is not None:
+        """Return once every call made so far has been run."""
+        while self._flusher is not None:
             await asyncio.shield(self._flusher)
 
     async def _flush(self) -> None:

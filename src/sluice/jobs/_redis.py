@@ -62,12 +62,13 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from sluice._coalesce import Coalescer
 from sluice._exceptions import ConfigError
 from sluice.jobs import _redis_lua as lua
 from sluice.jobs import _redis_lua_lease as lease_lua
 from sluice.jobs._backend import JobBackend, QueueFull
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
-from sluice.jobs._redis_client import Coalescer, connect, delete_prefixed, shown_url
+from sluice.jobs._redis_client import connect, delete_prefixed, shown_url
 from sluice.jobs._redis_notify import Listener
 
 __all__ = ["RedisJobBackend"]

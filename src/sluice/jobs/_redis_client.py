@@ -1,6 +1,5 @@
-"""What the Redis backends share: connecting without leaking the password,
-removing a namespace's keys, and coalescing concurrent calls into one
-(:class:`~sluice._coalesce.Coalescer`, re-exported here)."""
+"""What the Redis backends share: connecting without leaking the password, and
+removing a namespace's keys."""
 
 from __future__ import annotations
 
@@ -9,11 +8,10 @@ import urllib.parse
 
 import redis.asyncio as aioredis
 
-from sluice._coalesce import Coalescer
 from sluice._exceptions import ConfigError
 from sluice._redact import redact, register_secret
 
-__all__ = ["Coalescer", "connect", "delete_prefixed", "shown_url"]
+__all__ = ["connect", "delete_prefixed", "shown_url"]
 
 _SCHEMES = ("redis://", "rediss://", "unix://")
 

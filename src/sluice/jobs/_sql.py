@@ -35,7 +35,7 @@ Speed. A transaction costs a few round trips whatever it writes (on SQLite,
 hops to aiosqlite's thread), so the hot paths take few of them: a claim is
 one UPDATE ... RETURNING of a whole batch; ``enqueue_many`` is one
 executemany; the outcomes and progress of jobs finishing together share one
-transaction (group commit, :class:`~sluice.store._batch.Batcher`), written
+transaction (group commit, :class:`~sluice._coalesce.Coalescer`), written
 with one executemany per shape of change. Statements are built once and
 reused with bound parameters: building one costs more than running it.
 """
@@ -52,10 +52,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sluice._coalesce import Coalescer
 from sluice.jobs._backend import JobBackend, QueueFull
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
 from sluice.store import Store, jobs_table
-from sluice.store._batch import Batcher
 
 __all__ = ["SqlJobBackend"]
 
@@ -156,7 +156,7 @@ class SqlJobBackend(JobBackend):
         self._owns_store = owns_store
         self._waiters: set[asyncio.Future[None]] = set()
         # Finishes, retries and progress of concurrent jobs share transactions.
-        self._changes: Batcher[_Change, bool] = Batcher(self._apply_changes)
+        self._changes: Coalescer[_Change, bool] = Coalescer(self._apply_changes)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> SqlJobBackend:
@@ -170,7 +170,7 @@ class SqlJobBackend(JobBackend):
         await self.store.setup()
 
     async def close(self) -> None:
-        await self._changes.wait_idle()
+        await self._changes.drain()
         if self._owns_store:
             await self.store.close()
 
@@ -318,7 +318,7 @@ class SqlJobBackend(JobBackend):
         key = _parse_id(job_id)
         if key is None:
             return False
-        return await self._changes.submit((key, worker, values))
+        return await self._changes.call((key, worker, values))
 
     async def _apply_changes(self, changes: Sequence[_Change]) -> list[bool]:
         """Apply a batch of changes in one transaction; whether each was applied."""

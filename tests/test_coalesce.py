@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from sluice.store._batch import Batcher
+from sluice._coalesce import Coalescer
 
 
 class Recorder:
@@ -28,15 +28,15 @@ class Recorder:
 
 async def test_a_lone_item_is_applied_at_once() -> None:
     recorder = Recorder()
-    batcher = Batcher(recorder.apply)
-    assert await batcher.submit(1) == 10
+    batcher = Coalescer(recorder.apply)
+    assert await batcher.call(1) == 10
     assert recorder.batches == [[1]]
 
 
 async def test_items_submitted_together_share_one_call() -> None:
     recorder = Recorder()
-    batcher = Batcher(recorder.apply)
-    results = await asyncio.gather(*(batcher.submit(n) for n in range(5)))
+    batcher = Coalescer(recorder.apply)
+    results = await asyncio.gather(*(batcher.call(n) for n in range(5)))
     assert results == [0, 10, 20, 30, 40]
     assert recorder.batches == [[0, 1, 2, 3, 4]]
 
@@ -44,33 +44,33 @@ async def test_items_submitted_together_share_one_call() -> None:
 async def test_items_submitted_while_a_batch_is_written_form_the_next() -> None:
     recorder = Recorder()
     recorder.gate.clear()
-    batcher = Batcher(recorder.apply)
-    first = asyncio.create_task(batcher.submit(1))
+    batcher = Coalescer(recorder.apply)
+    first = asyncio.create_task(batcher.call(1))
     await recorder.writing.wait()  # the first batch is being written
-    later = [asyncio.create_task(batcher.submit(n)) for n in (2, 3)]
+    later = [asyncio.create_task(batcher.call(n)) for n in (2, 3)]
     recorder.gate.set()
     assert await asyncio.gather(first, *later) == [10, 20, 30]
     assert recorder.batches == [[1], [2, 3]]
-    await batcher.wait_idle()
+    await batcher.drain()
 
 
 async def test_a_failed_batch_fails_each_of_its_callers_and_not_the_next() -> None:
     recorder = Recorder()
-    batcher = Batcher(recorder.apply)
-    outcomes = await asyncio.gather(batcher.submit(1), batcher.submit(-1), return_exceptions=True)
+    batcher = Coalescer(recorder.apply)
+    outcomes = await asyncio.gather(batcher.call(1), batcher.call(-1), return_exceptions=True)
     assert all(isinstance(o, ValueError) for o in outcomes)
-    assert await batcher.submit(2) == 20
+    assert await batcher.call(2) == 20
 
 
 async def test_a_cancelled_caller_is_still_applied() -> None:
     recorder = Recorder()
     recorder.gate.clear()
-    batcher = Batcher(recorder.apply)
-    caller = asyncio.create_task(batcher.submit(7))
+    batcher = Coalescer(recorder.apply)
+    caller = asyncio.create_task(batcher.call(7))
     await recorder.writing.wait()
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
     recorder.gate.set()
-    await batcher.wait_idle()
+    await batcher.drain()
     assert recorder.batches == [[7]]
