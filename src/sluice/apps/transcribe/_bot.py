@@ -264,10 +264,7 @@ class TranscribeBot:
     async def _accounts_text(self) -> str:
         if self.gate is None:
             return ""
-        if isinstance(self.gate, DistributedGate):  # every process's sends, from Redis
-            accounts = await self.gate.shared_health()
-        else:
-            accounts = self.gate.health()
+        accounts = await self.gate.shared_health()  # on Redis: every process's sends
         lines = [
             f"{label}: {health['requests']} requests, {health['r429']} x 429, "
             f"{float(str(health['success_rate'])) * 100:.0f} % ok"
