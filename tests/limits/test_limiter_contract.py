@@ -303,3 +303,18 @@ async def test_from_url_opens_either_backend(redis_url: str) -> None:
         await opened.aclose()
     with pytest.raises(ConfigError, match="memory:// or redis://"):
         from_url("ftp://example.invalid")
+
+
+async def test_the_memory_limiter_forgets_chats_that_went_quiet() -> None:
+    now = [0.0]
+    limiter = MemoryLimiter(TelegramLimits(bot_count=10_000, speed=10), clock=lambda: now[0])
+    for chat in range(-3000, 0):
+        ticket = await limiter.acquire(1, chat)
+        assert isinstance(ticket, Ticket)
+        await limiter.confirm(ticket)
+    await limiter.flood(1, -1, 0.1, account_wide=False)  # a cut rate is kept until whole
+    now[0] += 10.0  # every group window (6 s at 10x) has emptied
+    for chat in range(1, 1100):
+        assert isinstance(await limiter.acquire(2, chat), Ticket)
+    remembered = {key for key in limiter._windows if key[0] == "1"}
+    assert remembered == {("1", ""), ("1", "-1")}

@@ -130,6 +130,13 @@ def is_private(chat_id: Hashable | None) -> bool:
     return isinstance(chat_id, int) and chat_id > 0
 
 
+def _chat_kind(chat_id: Hashable | None) -> str:
+    return "private" if is_private(chat_id) else "group"
+
+
+_SWEEP_EVERY = 1024  # admissions between two sweeps of idle chats' state
+
+
 class MemoryLimiter:
     """The limiter contract for one process, on the in-process primitives.
 
@@ -169,6 +176,7 @@ class MemoryLimiter:
         self._paused: dict[int, str] = {}
         self._health: dict[int, Health] = {}
         self._ids = itertools.count()
+        self._asked = 0
 
     def _window(self, key: tuple[str, str], kind: str) -> SlidingWindow:
         """The window of ``key``: ``(bot, "")`` the bot's, ``(bot, "paid")`` its paid
@@ -195,9 +203,22 @@ class MemoryLimiter:
         own = (bot, "paid") if paid else (bot, "")
         scopes = [(own, self._window(own, "paid" if paid else "bot"))]
         if chat:
-            kind = "private" if is_private(chat_id) else "group"
-            scopes.append(((bot, chat), self._window((bot, chat), kind)))
+            scopes.append(((bot, chat), self._window((bot, chat), _chat_kind(chat_id))))
         return scopes
+
+    def _sweep(self, now: float) -> None:
+        """Forget the chats whose windows are empty and whose rates are whole again
+        (a broadcast to millions of chats must not keep a window for each)."""
+        for key, window in list(self._windows.items()):
+            rate = self._rates.get(key)
+            if (
+                key[1] not in ("", "paid")
+                and window.idle(now)
+                and (rate is None or rate.factor >= 1)
+            ):
+                del self._windows[key]
+                self._starts.pop(key, None)
+                self._rates.pop(key, None)
 
     def _rate(self, key: tuple[str, str]) -> AdaptiveRate:
         rate = self._rates.get(key)
@@ -212,6 +233,9 @@ class MemoryLimiter:
         if bot_id in self._paused:
             raise AccountPaused(bot_id, self._paused[bot_id])
         now = self.clock()
+        self._asked += 1
+        if self._asked % _SWEEP_EVERY == 0:
+            self._sweep(now)
         bot, chat = str(bot_id), "" if chat_id is None else str(chat_id)
         scopes = self._scopes(bot, chat, chat_id, paid)
         ready = self.ledger.open_at(bot, chat or None, now)
@@ -276,7 +300,7 @@ class MemoryLimiter:
             window.factor = self._rate((bot, "")).on_flood(now, observed)
         else:
             assert chat is not None
-            window = self._window((bot, chat), "private" if is_private(chat_id) else "group")
+            window = self._window((bot, chat), _chat_kind(chat_id))
             window.factor = self._rate((bot, chat)).on_flood(now)
         return escalated
 
