@@ -387,6 +387,29 @@ class RedisLimiter:
         self.heartbeat = heartbeat
         self._beating: _Heartbeat | None = None
         self._started: asyncio.Task[None] | None = None
+        # What the scripts are told of every request, worked out once: (count,
+        # window ms, burst) of the bot's own scopes, (count, window ms) of a chat's.
+        margin = clock_margin
+        burst = limits.bot_burst if pace else limits.bot_count
+        bot_window, paid_window = (
+            limits.scaled(limits.bot_window),
+            limits.scaled(limits.paid_window),
+        )
+        self._own = [str(limits.bot_count), str(_ms(bot_window + margin)), str(burst)]
+        self._paid = [
+            str(limits.paid_count),
+            str(_ms(paid_window + margin)),
+            str(limits.paid_count),
+        ]
+        # A private chat's token bucket, as a window of its burst; groups, channels, @usernames.
+        private = limits.scaled(limits.private_burst / limits.private_rate)
+        self._private = [str(limits.private_burst), str(_ms(private + margin))]
+        self._group = [
+            str(limits.group_count),
+            str(_ms(limits.scaled(limits.group_window) + margin)),
+        ]
+        self._head = [self.prefix, str(self.in_flight_ttl_ms), str(_ms(self.lookahead)),
+                      str(_RATE.step), str(headroom)]  # fmt: skip
         kwargs = client.connection_pool.connection_kwargs
         self._where = {
             name: kwargs[name]
@@ -431,22 +454,12 @@ class RedisLimiter:
 
     def _request(self, bot: str, chat_id: Hashable | None, paid: bool, bulk: bool) -> list[str]:
         """The acquire script's arguments for one send, but its member."""
-        lim, margin = self.limits, self.clock_margin
-        if paid:
-            own_window = _ms(lim.scaled(lim.paid_window) + margin)
-            own = [f"{bot}:paid", str(lim.paid_count), str(own_window), str(lim.paid_count)]
-            own.append("1" if bulk else "0")
-        else:
-            own_window = _ms(lim.scaled(lim.bot_window) + margin)
-            burst = lim.bot_burst if self.pace else lim.bot_count
-            own = [bot, str(lim.bot_count), str(own_window), str(burst), "1" if bulk else "0"]
+        own = [f"{bot}:paid", *self._paid] if paid else [bot, *self._own]
+        own.append("1" if bulk else "0")
         if chat_id is None:
             return [*own, "", "0", "0"]
-        if is_private(chat_id):  # the chat's token bucket, as a window of its burst
-            count, window = lim.private_burst, lim.scaled(lim.private_burst / lim.private_rate)
-        else:  # groups, supergroups, channels, @usernames
-            count, window = lim.group_count, lim.scaled(lim.group_window)
-        return [*own, f"{bot}:{chat_id}", str(count), str(_ms(window + margin))]
+        chat = self._private if is_private(chat_id) else self._group
+        return [*own, f"{bot}:{chat_id}", *chat]
 
     async def acquire(
         self, bot_id: int, chat_id: Hashable | None, *, paid: bool = False, bulk: bool = False
@@ -534,11 +547,9 @@ class RedisLimiter:
 
     async def _acquire_many(self, batch: Sequence[list[str]]) -> list[tuple[int, int]]:
         self.round_trips += 1
-        head = [self.prefix, str(self.in_flight_ttl_ms), str(_ms(self.lookahead)),
-                str(_RATE.step), str(self.headroom)]  # fmt: skip
         flat = [arg for request in batch for arg in request]
         with _reachable():
-            result = await self._acquire_script(args=[*head, *flat])
+            result = await self._acquire_script(args=[*self._head, *flat])
         return [(int(result[n]), int(result[n + 1])) for n in range(0, len(result), 2)]
 
     async def _confirm_many(self, batch: Sequence[list[str]]) -> list[None]:
