@@ -283,7 +283,6 @@ class DistributedGate:
             ]
             if not usable:
                 raise NoAccountAvailable("every account this call may use is paused", chat_id=key)
-            waits = []
             for account_id in usable:
                 chosen = self._accounts.setdefault(account_id, Account(account_id, "bot"))
                 if not limited:
@@ -301,10 +300,9 @@ class DistributedGate:
                     if granted.delay > 0:
                         await self._sleep(granted.delay, deadline)
                     return chosen, granted
-                waits.append(granted)
-                break  # the first usable account keeps the chat's order: wait for it
-            if waits:
-                await self._sleep(min(waits), deadline)
+                # The first usable account keeps the chat's order: wait for it.
+                await self._sleep(granted, deadline)
+                break
 
     async def _steady(self, operation: Callable[[], Awaitable[R]], deadline: float | None) -> R:
         """``operation()``, waiting out an outage of the shared limits (with backoff)."""
