@@ -5,6 +5,7 @@ catches all of them::
 
     SluiceError
      ├── ConfigError              a setting, flag or environment variable is invalid
+     ├── MissingExtra             a feature's optional dependencies are not installed
      └── GateError                a call the gate could not complete
           ├── DeadlineExceeded    the caller's deadline passed before the call succeeded
           ├── RetriesExhausted    transient failures (5xx, network) outlasted the retries
@@ -27,6 +28,7 @@ __all__ = [
     "DeadlineExceeded",
     "FloodRetriesExhausted",
     "GateError",
+    "MissingExtra",
     "NoAccountAvailable",
     "RetriesExhausted",
     "SluiceError",
@@ -39,6 +41,24 @@ class SluiceError(Exception):
 
 class ConfigError(SluiceError, ValueError):
     """A setting, flag or environment variable is invalid."""
+
+
+class MissingExtra(SluiceError, ImportError):
+    """A module needs an extra that is not installed; the message names it.
+
+    An :class:`ImportError` too, so code that probes for optional features
+    with ``except ImportError`` keeps working.
+    """
+
+    def __init__(self, feature: str, extra: str, missing: list[str]) -> None:
+        super().__init__(
+            f"{feature} needs {', '.join(missing)}, which is not installed: "
+            f"pip install 'sluice-telegram[{extra}]'",
+            name=missing[0] if missing else None,
+        )
+        self.feature = feature
+        self.extra = extra
+        self.missing = missing
 
 
 class GateError(SluiceError):

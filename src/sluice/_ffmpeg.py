@@ -1,8 +1,8 @@
 """Running ffmpeg: how long a recording is, and where in it there is sound.
 
 The system ``ffmpeg`` on PATH is used when there is one; otherwise the binary
-that the ``imageio-ffmpeg`` wheel ships, so ``pip install sluice`` is enough on
-a machine without ffmpeg. That wheel carries no ffprobe, so durations are read
+that the ``imageio-ffmpeg`` wheel ships, so the ``ffmpeg`` extra is enough on a
+machine without ffmpeg. That wheel carries no ffprobe, so durations are read
 from ffmpeg's own output rather than from ``ffprobe -show_format``.
 
 ffmpeg always runs as an asyncio subprocess with an argument list (never a
@@ -78,8 +78,8 @@ def ffmpeg_path() -> str:
         raise MediaError(
             "ffmpeg",
             str(exc),
-            message=f"no ffmpeg to run ({exc}): install ffmpeg on PATH, or the imageio-ffmpeg "
-            "wheel for this platform",
+            message=f"no ffmpeg to run ({exc}): install ffmpeg on PATH, or "
+            "pip install 'sluice-telegram[ffmpeg]'",
         ) from None
 
 

@@ -17,6 +17,13 @@ evicts the least recently used entries until the total is within
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import redis  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("the Redis cache", "redis", error) from None
+
 import json
 import math
 import time

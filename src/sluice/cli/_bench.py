@@ -1,7 +1,7 @@
 """``sluice bench``: the benchmarks, whose code lives in ``bench/`` of a source checkout.
 
 Benchmarks compare sluice with other libraries and need their own extras
-(``pip install -e '.[bench]'``); they are not part of the installed package,
+(``pip install -c constraints.txt -e '.[bench]'``); they are not part of the installed package,
 so this command finds ``bench/`` next to ``src/`` and says so if it cannot.
 """
 
@@ -22,6 +22,7 @@ from sluice.cli._app import app
 bench_app = typer.Typer(
     help="Measure sluice against the alternatives (needs a source checkout).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(bench_app, name="bench")
 _progress = Console(stderr=True, highlight=False)

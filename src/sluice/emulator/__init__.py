@@ -12,6 +12,16 @@ speech-to-text providers (OpenAI, Groq, Together, Deepgram): see
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import httpx  # noqa: F401
+    import python_multipart  # noqa: F401
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice.emulator", "emulator", error) from None
+
 from sluice.emulator._audio import make_tone_audio
 from sluice.emulator._config import (
     EmulatorConfig,

@@ -15,6 +15,13 @@ Errors reach your code as python-telegram-bot raised them (``Forbidden``,
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import telegram  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice.integrations.ptb", "ptb", error) from None
+
 import datetime as dtm
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, TypedDict

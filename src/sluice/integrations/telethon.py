@@ -19,13 +19,20 @@ sluice's own errors (``DeadlineExceeded``, ``NoAccountAvailable``, ...).
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import telethon  # type: ignore[import-untyped]  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice.integrations.telethon", "telethon", error) from None
+
 import asyncio
 import os
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from telethon import TelegramClient, errors, utils  # type: ignore[import-untyped]
+from telethon import TelegramClient, errors, utils
 from telethon.sessions import StringSession  # type: ignore[import-untyped]
 
 from sluice._exceptions import ConfigError

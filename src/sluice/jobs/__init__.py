@@ -9,6 +9,15 @@ backoff, cancellation within a second, deduplication.
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import aiosqlite  # noqa: F401
+    import alembic  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice.jobs", "jobs", error) from None
+
 from sluice.jobs._backend import JobBackend, JobNotFound, QueueFull
 from sluice.jobs._broadcasts import BroadcastStatus, DurableBroadcasts
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob

@@ -52,6 +52,13 @@ so each move is atomic across processes.
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import redis  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("the Redis job backend", "redis", error) from None
+
 import asyncio
 import contextlib
 import json

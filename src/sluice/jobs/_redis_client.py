@@ -3,6 +3,13 @@ removing a namespace's keys."""
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import redis  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice's Redis connections", "redis", error) from None
+
 import re
 import urllib.parse
 

@@ -7,6 +7,13 @@ renews its leases.
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import redis  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("the Redis job backend", "redis", error) from None
+
 import asyncio
 import contextlib
 import logging
@@ -86,4 +93,4 @@ class Listener:
                     failing = True
                 await asyncio.sleep(_RETRY_AFTER)
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                await pubsub.aclose()

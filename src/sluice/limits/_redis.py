@@ -60,6 +60,7 @@ from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 from sluice._coalesce import Coalescer
+from sluice._extras import missing_extra
 from sluice.accounts import Health
 from sluice.limits._adaptive import AdaptiveRate
 from sluice.limits._config import TelegramLimits
@@ -424,7 +425,10 @@ class RedisLimiter:
     def from_url(
         cls, url: str, limits: TelegramLimits | None = None, **options: Any
     ) -> RedisLimiter:
-        import redis.asyncio as aioredis
+        try:
+            import redis.asyncio as aioredis
+        except ImportError as error:
+            raise missing_extra("RedisLimiter", "redis", error) from None
 
         return cls(aioredis.Redis.from_url(url), limits, **options)
 

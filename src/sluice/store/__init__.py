@@ -9,7 +9,16 @@ the package. The job backend (:mod:`sluice.jobs`) and the cache
 
 from __future__ import annotations
 
-from sluice.store._store import Store
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import aiosqlite  # noqa: F401
+    import alembic  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice.store", "jobs", error) from None
+
+from sluice.store._store import Store, StoreUnavailable
 from sluice.store._tables import (
     broadcast_recipients_table,
     broadcasts_table,
@@ -22,6 +31,7 @@ from sluice.store._users import User, Users
 
 __all__ = [
     "Store",
+    "StoreUnavailable",
     "User",
     "Users",
     "broadcast_recipients_table",

@@ -24,7 +24,7 @@ from aiogram import Bot
 from sluice._ffmpeg import MediaError
 from sluice.apps.transcribe._pipeline import sha256_file
 
-if TYPE_CHECKING:  # Telethon is the optional `mtproto` extra
+if TYPE_CHECKING:  # Telethon is the optional `telethon` extra
     from sluice.integrations.telethon import TelethonPool
 
 __all__ = ["CLOUD_LIMIT", "LOCAL_LIMIT", "MtprotoDownloader", "download", "download_limit"]

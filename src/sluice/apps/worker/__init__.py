@@ -11,6 +11,15 @@ others resume them.
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import aiogram  # noqa: F401
+    import redis  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice run worker", "worker", error) from None
+
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
