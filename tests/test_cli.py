@@ -1,51 +1,168 @@
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
-from sluice.cli import app
+from sluice import MissingExtra, __version__
 from sluice.cli._demo import run_demo
+from sluice.cli._jobs import JOB_STATES
+from sluice.jobs import JobState
 from support import TOKEN_A
 
-runner = CliRunner()
+
+def sluice(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it (its own process, its own exit code)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100", **(env or {})},
+        check=False,
+    )
 
 
 def test_help_lists_the_commands() -> None:
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    assert "demo" in result.output
-    assert "emulator" in result.output
+    result = sluice("--help")
+    assert result.returncode == 0
+    for command in ("demo", "emulator", "jobs", "run", "bench"):
+        assert command in result.stdout
+
+
+def test_version() -> None:
+    result = sluice("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"sluice-telegram {__version__}")
+
+
+def test_no_command_shows_the_help() -> None:
+    result = sluice()
+    assert result.returncode == 0
+    assert "Usage: sluice" in result.stdout
+
+
+def test_flags_show_no_type_and_choices_are_not_wrapped_mid_word() -> None:
+    emulator = sluice("emulator", "--help").stdout
+    assert "<bool>" not in emulator
+    local = next(line for line in emulator.splitlines() if line.strip().startswith("--local"))
+    assert local.split()[1] == "Behave"  # the flag, then its help: no type between
+    listing = sluice("jobs", "list", "--help").stdout
+    assert "<queued|running|succeeded|failed|cancelled>" in listing
+
+
+def test_the_state_choices_are_the_job_states() -> None:
+    assert tuple(state.value for state in JobState) == JOB_STATES
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--speed", "0"], "speed must be a positive number"),
-        (["--bot-limit", "fast"], "is not a rate"),
-        (["--p429", "1.5"], "p429 must be within [0, 1]"),
-        (["--retry-after", "3-1"], "retry_after range"),
+        # one per kind of option: int with a range, float, flag, choice, text parsed
+        # by sluice, repeatable list, argument, unknown option
+        (["emulator", "--port", "99999"], "Invalid value for '--port'"),
+        (["emulator", "--port", "eighty"], "Invalid value for '--port'"),
+        (["emulator", "--speed", "fast"], "Invalid value for '--speed'"),
+        (["emulator", "--speed", "0"], "speed must be a positive number"),
+        (["emulator", "--local=yes"], "Option '--local' does not take a value"),
+        (["jobs", "list", "--state", "lost"], "Invalid value for '--state'"),
+        (["emulator", "--bot-limit", "fast"], "is not a rate"),
+        (["emulator", "--p429", "1.5"], "p429 must be within [0, 1]"),
+        (["emulator", "--retry-after", "3-1"], "retry_after range"),
+        (["bench", "distributed", "--users", "5"], "Invalid value for '--users'"),
+        (["jobs", "show"], "Missing argument"),
+        (["emulator", "--prot", "1"], "No such option: --prot"),
+        (["run", "worker", "--concurrency", "0"], "Invalid value for '--concurrency'"),
     ],
 )
-def test_bad_flags_are_clear_errors(args: list[str], message: str) -> None:
-    result = runner.invoke(app, ["emulator", *args])
-    assert result.exit_code == 2
-    assert message in result.output
+def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = sluice(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_debug_adds_the_traceback() -> None:
+    quiet = sluice("emulator", "--speed", "0")
+    loud = sluice("--debug", "emulator", "--speed", "0")
+    by_env = sluice("emulator", "--speed", "0", env={"SLUICE_LOG_LEVEL": "debug"})
+    assert "Traceback" not in quiet.stderr
+    for result in (loud, by_env):
+        assert result.returncode == 2
+        assert "Traceback (most recent call last)" in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("error: speed must be")
 
 
 def test_a_malformed_token_is_named_but_never_echoed() -> None:
     secret = "123:this-looks-secret-but-is-malformed"
-    result = runner.invoke(app, ["emulator", "--bots", f"{TOKEN_A},{secret}"])
-    assert result.exit_code == 2
-    assert "--bots entry 2 is not a bot token" in result.output
-    assert "this-looks-secret" not in result.output
-    assert TOKEN_A.split(":")[1] not in result.output
+    result = sluice("emulator", "--bots", f"{TOKEN_A},{secret}")
+    assert result.returncode == 2
+    assert "bots entry 2 is not a bot token" in result.stderr
+    assert "this-looks-secret" not in result.stderr + result.stdout
+    assert TOKEN_A.split(":")[1] not in result.stderr + result.stdout
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_port_in_use_is_one_line(busy_port: int) -> None:
+    result = sluice("emulator", "--port", str(busy_port))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1:{busy_port}: Address already in use"
+    )
+
+
+def test_transcribe_lists_everything_missing_at_once(tmp_path: Path) -> None:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.endswith(("_API_KEY", "_TOKEN")) and not name.startswith(("SLUICE_", "TELE"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "run", "transcribe"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,  # no .env file here
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "no bot token: set TELEGRAM_BOT_TOKEN" in line
+    assert "no speech-to-text provider is configured" in line
+    assert "INFO" not in result.stderr
+
+
+def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if aiogram were not installed: importing it fails.
+    monkeypatch.setitem(sys.modules, "aiogram", None)
+    monkeypatch.delitem(sys.modules, "sluice.integrations.aiogram", raising=False)
+    with pytest.raises(MissingExtra) as caught:
+        importlib.import_module("sluice.integrations.aiogram")
+    assert str(caught.value) == (
+        "sluice.integrations.aiogram needs aiogram, which is not installed: "
+        "pip install 'sluice-telegram[aiogram]'"
+    )
+    assert isinstance(caught.value, ImportError)
 
 
 def _start_emulator(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -98,11 +215,55 @@ async def test_demo_broadcasts_through_a_storm_and_loses_nothing() -> None:
     report = await run_demo(console, users_per_bot=60, digest_readers=10, speed=10)
     output = console.export_text()
     assert report.ok, output
-    assert report.messages == 3 * 60 + 3 * 10 * 3
+    assert (report.broadcast, report.digests) == (3 * 60, 3 * 10 * 3)
+    assert report.pongs == len(report.ping_ms) > 0  # answered during the broadcast
+    # The report's total is what the bots sent, by the gate's own count.
+    assert report.messages == report.broadcast + report.digests + report.pongs
+    assert report.messages == sum(run.sent for run in report.bots.values())
     assert (report.lost, report.order_violations, report.r429_limit) == (0, 0, 0)
     assert report.r429_injected > 0  # the storm happened, and sluice rode it out
-    assert report.ping_ms, "the /ping user was answered during the broadcast"
+    last = max(report.bots.values(), key=lambda run: run.finished)
+    assert last.finished >= last.minimum
     assert "sluice demo report" in output
-    assert "messages lost" in output
+    total = re.search(r"sent in all \(the health table's total\) *│ *([0-9,]+)", output)
+    assert total is not None, output
+    assert int(total.group(1).replace(",", "")) == report.messages
+    assert "Where the time went: bot" in output
     for label in ("bot:4201", "bot:4202", "bot:4203"):
         assert label in output  # the account-health table
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "SLUICE_DATABASE_URL=postgresql://sluice@127.0.0.1:{port}/test",
+            "cannot reach the database",
+        ),
+        ("SLUICE_DATA_DIR={file}/data", "cannot create the data directory"),
+    ],
+)
+def test_a_bot_that_cannot_start_says_why_in_one_line(
+    setting: str, message: str, busy_port: int, tmp_path: Path
+) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("not a directory")
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    name, _, value = setting.format(port=port, file=file).partition("=")
+    env = {
+        "PATH": os.environ["PATH"],
+        "TELEGRAM_BOT_TOKEN": TOKEN_A,
+        "GROQ_API_KEY": "gsk_fake_test_key_0000",
+        "TELEGRAM_API_SERVER": f"http://127.0.0.1:{busy_port}",
+        "SLUICE_DATA_DIR": str(tmp_path / "data"),
+        name: value,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "run", "transcribe"],
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}")

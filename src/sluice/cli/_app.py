@@ -1,169 +1,159 @@
-"""The ``sluice`` command line (Typer + Rich)."""
+"""The ``sluice`` command line (Typer + Rich) and how it reports failures.
+
+Every expected failure (a bad option value, a port in use, missing or
+invalid settings, an extra not installed) is one line on stderr and exit
+code 2; ``--debug`` or ``SLUICE_LOG_LEVEL=DEBUG`` adds the traceback. The
+command modules import what their feature needs when they run, so ``sluice
+--help`` works with any set of extras.
+"""
 
 from __future__ import annotations
 
+from sluice import _extras
+from sluice._extras import missing_extra
+
+try:  # the extra this module needs, named if it is missing
+    import rich  # noqa: F401
+    import typer
+except ImportError as error:
+    raise _extras.missing_extra("the sluice command", "cli", error) from None
+
 import asyncio
+import logging
+import os
+import traceback
 from typing import Annotated
 
-import typer
 from rich.console import Console
+from rich.logging import RichHandler
 
-from sluice._exceptions import ConfigError
-from sluice._redact import install_log_redaction
-from sluice.emulator import EmulatorConfig, EmulatorServer, Faults, Limits, Rate
-from sluice.emulator._world import TOKEN_RE
+from sluice import __version__
+from sluice._exceptions import ConfigError, SluiceError
+from sluice._redact import redact
+
+__all__ = ["app", "configure_logging", "console", "err_console", "run"]
 
 app = typer.Typer(
     name="sluice",
     help="Run Telegram bots at the full speed Telegram permits.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help: Rich's panels show <bool> after flags and fold choices mid-word.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,  # tracebacks would print local variables, tokens included
 )
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
+class _State:
+    debug = False
 
 
-def _tokens(raw: str | None) -> tuple[str, ...] | None:
-    if not raw:
-        return None
-    tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
-    for index, token in enumerate(tokens, start=1):
-        if not TOKEN_RE.match(token):
-            # Never echo the value: it may be a real token typed by mistake.
-            raise ConfigError(
-                f"--bots entry {index} is not a bot token: expected "
-                "'<digits>:<35 characters of A-Z, a-z, 0-9, _ or ->'"
-            )
-    return tokens
+_state = _State()
 
 
-def _retry_range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    try:
-        return int(low), int(high or low)
-    except ValueError:
-        raise ConfigError(f"--retry-after {text!r} is not a range: expected e.g. '1-3'") from None
+def _debug_from_environment() -> bool:
+    # Read here rather than through Settings: it must hold before settings load,
+    # so that a settings error can be shown with its traceback.
+    return os.environ.get("SLUICE_LOG_LEVEL", "").strip().upper() == "DEBUG"
 
 
-@app.command()
-def emulator(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind (0 picks a free one).")] = 8081,
-    speed: Annotated[float, typer.Option(help="Multiply every rate by this factor.")] = 1.0,
-    local: Annotated[
-        bool, typer.Option("--local", help="Behave like telegram-bot-api --local.")
-    ] = False,
-    seed: Annotated[int | None, typer.Option(help="Seed for deterministic faults.")] = None,
-    bots: Annotated[
-        str | None,
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"sluice-telegram {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
         typer.Option(
-            envvar="SLUICE_EMULATOR_BOTS",
-            help="Comma-separated tokens; only these bots exist (default: any well-formed token).",
-            show_default=False,
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
         ),
-    ] = None,
-    bot_limit: Annotated[
-        str, typer.Option(help="Send-like calls per bot: count/seconds.")
-    ] = "30/1",
-    private_limit: Annotated[str, typer.Option(help="Per private chat: count/seconds.")] = "1/1",
-    private_burst: Annotated[int, typer.Option(help="Burst allowed in a private chat.")] = 3,
-    group_limit: Annotated[
-        str, typer.Option(help="Per group or channel: count/seconds.")
-    ] = "20/60",
-    paid_limit: Annotated[
-        str, typer.Option(help="Per bot with allow_paid_broadcast: count/seconds.")
-    ] = "1000/1",
-    enforce_retry_after: Annotated[
-        bool, typer.Option(help="Keep a scope closed until its retry_after has passed.")
-    ] = True,
-    p429: Annotated[float, typer.Option(help="Probability of a spurious 429 on sends.")] = 0.0,
-    retry_after: Annotated[
-        str, typer.Option(help="Range of retry_after for spurious 429s, e.g. 1-3.")
-    ] = "1-3",
-    p5xx: Annotated[float, typer.Option(help="Probability of a 500/502 answer.")] = 0.0,
-    pdrop: Annotated[float, typer.Option(help="Probability of a dropped connection.")] = 0.0,
-    latency_ms: Annotated[float, typer.Option(help="Added latency per call (ms).")] = 0.0,
-    latency_jitter_ms: Annotated[
-        float, typer.Option(help="Extra random latency per call, up to this (ms).")
-    ] = 0.0,
-    data_dir: Annotated[
-        str | None, typer.Option(help="Where uploaded files are kept (default: a temp dir).")
-    ] = None,
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Log everything and show tracebacks of errors."),
+    ] = False,
 ) -> None:
-    """Serve a local Telegram Bot API that enforces Telegram's limits, until Ctrl-C."""
-    try:
-        low, high = _retry_range(retry_after)
-        config = EmulatorConfig(
-            limits=Limits(
-                bot=Rate.parse(bot_limit),
-                private=Rate.parse(private_limit),
-                private_burst=private_burst,
-                group=Rate.parse(group_limit),
-                paid=Rate.parse(paid_limit),
-                speed=speed,
-                enforce_retry_after=enforce_retry_after,
-            ),
-            faults=Faults(
-                p429=p429,
-                retry_after_min=low,
-                retry_after_max=high,
-                p5xx=p5xx,
-                pdrop=pdrop,
-                latency_ms=latency_ms,
-                latency_jitter_ms=latency_jitter_ms,
-            ),
-            local=local,
-            seed=seed,
-            bots=_tokens(bots),
-            data_dir=data_dir,
-        )
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    try:
-        asyncio.run(_serve(config, host, port))
-    except OSError as exc:
-        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    _state.debug = debug or _debug_from_environment()
 
 
-async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
-    server = EmulatorServer(config, host=host, port=port)
-    await server.start(handle_signals=True)
-    lim = config.limits
-    console.print(f"sluice emulator listening on {server.url}", soft_wrap=True)
-    console.print(
-        f"limits per bot: {lim.bot} sends, private {lim.private} (burst {lim.private_burst}), "
-        f"groups {lim.group}, speed x{lim.speed:g}; local mode {'on' if config.local else 'off'}",
-        style="dim",
+def configure_logging(verbose: bool = False) -> None:
+    """sluice's own logs at INFO (DEBUG with ``verbose``); libraries' only when they warn,
+    unless ``--debug`` asked for everything."""
+    level = logging.DEBUG if _state.debug else logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
     )
-    console.print(
-        f"aiogram: TelegramAPIServer.from_base({server.url!r})\n"
-        f"python-telegram-bot: base_url={server.url + '/bot'!r}, "
-        f"base_file_url={server.url + '/file/bot'!r}\n"
-        "Ctrl-C stops it.",
-        style="dim",
-    )
+    ours = logging.DEBUG if verbose or _state.debug else logging.INFO
+    logging.getLogger("sluice").setLevel(ours)
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
+def _report(message: str, exc: BaseException, code: int = 2) -> int:
+    if _state.debug:
+        trace = "".join(traceback.format_exception(exc))
+        err_console.print(redact(trace), markup=False, highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {redact(_one_line(message))}", soft_wrap=True)
+    return code
+
+
+def _usage(exc: typer.TyperException) -> str:
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+def run(args: list[str]) -> int:
+    """Run the command line with ``args``; the exit code."""
+    from sluice.cli import _bench, _emulator, _jobs, _run  # noqa: F401  (their commands)
+
+    _state.debug = "--debug" in args or _debug_from_environment()
     try:
-        await server.wait_closed()
-    finally:
-        await server.stop()
-        console.print("emulator stopped")
+        command = typer.main.get_command(app)
+        result = command.main(args, prog_name="sluice", standalone_mode=False)
+    except typer.TyperException as exc:  # bad values, unknown options, missing arguments
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            console.print(ctx.get_help(), markup=False, highlight=False)  # `sluice` alone
+            return 0
+        return _report(_usage(exc), exc, 2)
+    except typer.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        return 130
+    except SluiceError as exc:
+        return _report(str(exc), exc)
+    except Exception as exc:
+        hint = "" if _state.debug else " (run with --debug for the traceback)"
+        return _report(f"unexpected {type(exc).__name__}: {exc}{hint}", exc, code=1)
+    return result if isinstance(result, int) else 0
 
 
 @app.command()
 def demo() -> None:
     """Three aiogram bots broadcast to 1,500 emulated users through sluice, offline."""
-    from sluice.cli._demo import run_demo
+    try:
+        from sluice.cli._demo import run_demo
+    except ImportError as error:
+        raise missing_extra("sluice demo", "demo", error) from None
 
     report = asyncio.run(run_demo(console))
     raise typer.Exit(0 if report.ok else 1)
 
 
-def main() -> None:
-    install_log_redaction()  # before anything can log a URL with a token in it
-    app()
+def listen_error(host: str, port: int, exc: OSError) -> ConfigError:
+    """A port that cannot be bound, as one line."""
+    return ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

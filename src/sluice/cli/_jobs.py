@@ -11,22 +11,30 @@ import asyncio
 import datetime
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from sluice._exceptions import SluiceError
+from sluice._extras import missing_extra
 from sluice._redact import redact
 from sluice.accounts import load_settings
 from sluice.cli._app import app
-from sluice.jobs import Job, JobBackend, JobQueue, JobState
-from sluice.jobs._open import open_backend
 
-__all__ = ["jobs_backend_url"]
+if TYPE_CHECKING:
+    from sluice.jobs import Job, JobQueue
 
-jobs_app = typer.Typer(help="Look at and cancel durable jobs.", no_args_is_help=True)
+__all__ = ["JOB_STATES", "jobs_backend_url"]
+
+# JobState's values, spelt out so that `sluice --help` needs no jobs extra
+# (tests/test_cli.py checks that they match).
+State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JOB_STATES: tuple[str, ...] = get_args(State)
+
+jobs_app = typer.Typer(
+    help="Look at and cancel durable jobs.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(jobs_app, name="jobs")
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -45,19 +53,20 @@ def jobs_backend_url() -> str:
 
 
 def _with_queue(action: Callable[[JobQueue], Awaitable[T]]) -> T:
+    try:
+        from sluice.jobs import JobQueue, open_backend
+    except ImportError as error:
+        raise missing_extra("sluice jobs", "jobs", error) from None
+
     async def main() -> T:
-        backend: JobBackend = open_backend(jobs_backend_url())
+        backend = open_backend(jobs_backend_url())
         try:
             await backend.setup()
             return await action(JobQueue(backend))
         finally:
             await backend.close()
 
-    try:
-        return asyncio.run(main())
-    except SluiceError as exc:
-        _err.print(f"[bold red]error:[/] {redact(str(exc))}")
-        raise typer.Exit(2) from None
+    return asyncio.run(main())
 
 
 def _when(epoch: float | None) -> str:
@@ -69,12 +78,19 @@ def _when(epoch: float | None) -> str:
 @jobs_app.command("list")
 def list_jobs(
     user: Annotated[int | None, typer.Option(help="Only this Telegram user's jobs.")] = None,
-    state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
+    state: Annotated[State | None, typer.Option(help="Only jobs in this state.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """The newest jobs, with their state and progress."""
-    jobs = _with_queue(lambda q: q.list_jobs(user_id=user, state=state, kind=kind, limit=limit))
+
+    def newest(queue: JobQueue) -> Awaitable[list[Job]]:
+        from sluice.jobs import JobState
+
+        wanted = None if state is None else JobState(state)
+        return queue.list_jobs(user_id=user, state=wanted, kind=kind, limit=limit)
+
+    jobs = _with_queue(newest)
     table = Table(title=f"{len(jobs)} job(s)", title_justify="left")
     for column in ("id", "kind", "user", "state", "progress", "attempts", "created"):
         table.add_column(column)
@@ -85,7 +101,7 @@ def list_jobs(
             job.kind,
             str(job.user_id or "-"),
             job.state.value,
-            progress if job.state is JobState.RUNNING else "",
+            progress if job.state.value == "running" else "",
             f"{job.attempts}/{job.max_attempts}",
             _when(job.created_at),
         )
@@ -124,9 +140,9 @@ def show(job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
 def cancel(job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
     """Cancel a job: at once if it waits; a running one stops within a second."""
     job: Job = _with_queue(lambda q: q.cancel(job_id))
-    if job.state is JobState.CANCELLED:
+    if job.state.value == "cancelled":
         _out.print(f"job {job.id} cancelled")
-    elif job.state is JobState.RUNNING:
+    elif job.state.value == "running":
         _out.print(f"job {job.id} is running: its worker stops it within a second")
     else:
         _out.print(f"job {job.id} had already {job.state.value}: nothing to cancel")

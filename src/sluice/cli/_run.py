@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 
-from sluice._exceptions import SluiceError
-from sluice._redact import install_log_redaction, redact
-from sluice.cli._app import app
+from sluice._exceptions import ConfigError
+from sluice._extras import missing_extra
+from sluice.cli._app import app, configure_logging
 
 if TYPE_CHECKING:
     from sluice.accounts import Settings
 
-run_app = typer.Typer(help="Run one of sluice's bots.", no_args_is_help=True)
+run_app = typer.Typer(help="Run one of sluice's bots.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(run_app, name="run")
-_err = Console(stderr=True, highlight=False)
-
+T = TypeVar("T")
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")]
 RedisUrl = Annotated[
@@ -33,30 +30,32 @@ RedisUrl = Annotated[
 ]
 
 
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=_err, show_path=False)],
-    )
-    install_log_redaction()
+def _collect(load: Callable[[], T], problems: list[str]) -> T | None:
+    """``load()``, or None with its problems added: every problem is reported at once."""
+    try:
+        return load()
+    except ConfigError as exc:
+        problems.extend(line for line in str(exc).splitlines() if line.strip())
+        return None
 
 
-def _settings(redis: str | None) -> Settings:
+def _settings(redis: str | None, problems: list[str]) -> Settings | None:
     from sluice.accounts import load_settings
 
-    settings = load_settings()
-    return settings.model_copy(update={"redis_url": redis}) if redis else settings
+    settings = _collect(load_settings, problems)
+    if settings is not None and redis:
+        settings = settings.model_copy(update={"redis_url": redis})
+    return settings
+
+
+def _needs_token(settings: Settings | None, problems: list[str]) -> None:
+    if settings is not None and not settings.bot_tokens:
+        problems.append("no bot token: set TELEGRAM_BOT_TOKEN (or BOT_TOKEN)")
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main)
-    except SluiceError as exc:
-        _err.print(f"[bold red]error:[/] {redact(str(exc))}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        pass
 
 
 @run_app.command()
@@ -77,14 +76,18 @@ def transcribe(
     providers' keys (GROQ_API_KEY, DEEPGRAM_API_KEY, ...) from the environment
     and .env; runs until Ctrl-C.
     """
-    from sluice.apps.transcribe import load_provider_settings, run_transcribe
-
-    _logging(verbose)
     try:
-        settings, providers = _settings(redis), load_provider_settings()
-    except SluiceError as exc:
-        _err.print(f"[bold red]error:[/] {redact(str(exc))}")
-        raise typer.Exit(2) from None
+        from sluice.apps.transcribe import load_provider_settings, run_transcribe
+    except ImportError as error:
+        raise missing_extra("sluice run transcribe", "transcribe", error) from None
+
+    configure_logging(verbose)
+    problems: list[str] = []
+    settings = _settings(redis, problems)
+    _needs_token(settings, problems)
+    providers = _collect(load_provider_settings, problems)
+    if problems or settings is None or providers is None:
+        raise ConfigError("\n".join(problems))
     _run(run_transcribe(settings, providers, poll=not jobs_only))
 
 
@@ -92,19 +95,29 @@ def transcribe(
 def worker(
     verbose: Verbose = False,
     redis: RedisUrl = None,
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 32,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once.", min=1)] = 32,
 ) -> None:
     """One of N processes sharing the bots' limits and durable jobs through Redis.
 
     Start one per core, on this host or another, with the same SLUICE_REDIS_URL
     (and SLUICE_DATABASE_URL across hosts); runs broadcasts sharded by chat.
     """
-    from sluice.apps.worker import open_worker
+    try:
+        from sluice.apps.worker import open_worker
+    except ImportError as error:
+        raise missing_extra("sluice run worker", "worker", error) from None
 
-    _logging(verbose)
+    configure_logging(verbose)
+    problems: list[str] = []
+    settings = _settings(redis, problems)
+    _needs_token(settings, problems)
+    if settings is not None and not settings.redis_url:
+        problems.append("a worker shares limits and jobs through Redis: set SLUICE_REDIS_URL")
+    if problems or settings is None:
+        raise ConfigError("\n".join(problems))
 
     async def main() -> None:
-        async with open_worker(_settings(redis)) as running:
+        async with open_worker(settings) as running:
             await running.run(concurrency=concurrency)
 
     _run(main())

@@ -7,6 +7,7 @@ a message that names it rather than as odd behaviour later.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from sluice._exceptions import ConfigError
@@ -204,6 +205,10 @@ class SttConfig:
         return provider
 
 
+# Any token of this shape is a bot whose id is the digits (unless ``bots`` names them).
+TOKEN_RE = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{35})$")
+
+
 @dataclass(frozen=True, slots=True)
 class EmulatorConfig:
     """Everything an emulator instance is started with.
@@ -225,6 +230,15 @@ class EmulatorConfig:
     max_upload_cloud: int = 50 * MB
     max_upload_local: int = 2000 * MB
     stt: SttConfig = field(default_factory=SttConfig)
+
+    def __post_init__(self) -> None:
+        for index, token in enumerate(self.bots or (), start=1):
+            if not TOKEN_RE.match(token):
+                # Never echo the value: it may be a real token typed by mistake.
+                raise ConfigError(
+                    f"bots entry {index} is not a bot token: expected "
+                    "'<digits>:<35 characters of A-Z, a-z, 0-9, _ or ->'"
+                )
 
     @property
     def max_upload(self) -> int:

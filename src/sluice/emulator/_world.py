@@ -7,11 +7,11 @@ message ids; groups and channels have one message sequence shared by all.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sluice.emulator._config import TOKEN_RE
 from sluice.emulator._errors import ApiError, bad_request, forbidden
 from sluice.emulator._files import FileRecord
 
@@ -19,7 +19,6 @@ __all__ = ["Bot", "Chat", "StoredMessage", "User", "World", "conversation_key"]
 
 ChatType = Literal["private", "group", "supergroup", "channel"]
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
-TOKEN_RE = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{35})$")
 
 
 @dataclass(slots=True)

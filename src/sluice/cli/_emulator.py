@@ -1,0 +1,141 @@
+"""``sluice emulator``: a local Telegram on loopback, until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from sluice._exceptions import ConfigError
+from sluice._extras import missing_extra
+from sluice.cli._app import app, console, listen_error
+
+if TYPE_CHECKING:
+    from sluice.emulator import EmulatorConfig
+
+__all__ = ["emulator"]
+
+
+def _tokens(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+
+def _retry_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise ConfigError(f"--retry-after {text!r} is not a range: expected e.g. '1-3'") from None
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port to bind (0 picks a free one).", min=0, max=65535)
+    ] = 8081,
+    speed: Annotated[float, typer.Option(help="Multiply every rate by this factor.")] = 1.0,
+    local: Annotated[
+        bool, typer.Option("--local", help="Behave like telegram-bot-api --local.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for deterministic faults.")] = None,
+    bots: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SLUICE_EMULATOR_BOTS",
+            help="Comma-separated tokens; only these bots exist (default: any well-formed token).",
+            show_default=False,
+        ),
+    ] = None,
+    bot_limit: Annotated[
+        str, typer.Option(help="Send-like calls per bot: count/seconds.")
+    ] = "30/1",
+    private_limit: Annotated[str, typer.Option(help="Per private chat: count/seconds.")] = "1/1",
+    private_burst: Annotated[int, typer.Option(help="Burst allowed in a private chat.")] = 3,
+    group_limit: Annotated[
+        str, typer.Option(help="Per group or channel: count/seconds.")
+    ] = "20/60",
+    paid_limit: Annotated[
+        str, typer.Option(help="Per bot with allow_paid_broadcast: count/seconds.")
+    ] = "1000/1",
+    enforce_retry_after: Annotated[
+        bool, typer.Option(help="Keep a scope closed until its retry_after has passed.")
+    ] = True,
+    p429: Annotated[float, typer.Option(help="Probability of a spurious 429 on sends.")] = 0.0,
+    retry_after: Annotated[
+        str, typer.Option(help="Range of retry_after for spurious 429s, e.g. 1-3.")
+    ] = "1-3",
+    p5xx: Annotated[float, typer.Option(help="Probability of a 500/502 answer.")] = 0.0,
+    pdrop: Annotated[float, typer.Option(help="Probability of a dropped connection.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per call (ms).")] = 0.0,
+    latency_jitter_ms: Annotated[
+        float, typer.Option(help="Extra random latency per call, up to this (ms).")
+    ] = 0.0,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Where uploaded files are kept (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Serve a local Telegram Bot API that enforces Telegram's limits, until Ctrl-C."""
+    try:
+        from sluice.emulator import EmulatorConfig, Faults, Limits, Rate
+    except ImportError as error:
+        raise missing_extra("sluice emulator", "emulator", error) from None
+
+    low, high = _retry_range(retry_after)
+    config = EmulatorConfig(
+        limits=Limits(
+            bot=Rate.parse(bot_limit),
+            private=Rate.parse(private_limit),
+            private_burst=private_burst,
+            group=Rate.parse(group_limit),
+            paid=Rate.parse(paid_limit),
+            speed=speed,
+            enforce_retry_after=enforce_retry_after,
+        ),
+        faults=Faults(
+            p429=p429,
+            retry_after_min=low,
+            retry_after_max=high,
+            p5xx=p5xx,
+            pdrop=pdrop,
+            latency_ms=latency_ms,
+            latency_jitter_ms=latency_jitter_ms,
+        ),
+        local=local,
+        seed=seed,
+        bots=_tokens(bots),
+        data_dir=data_dir,
+    )
+    try:
+        asyncio.run(_serve(config, host, port))
+    except OSError as exc:
+        raise listen_error(host, port, exc) from None
+
+
+async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
+    from sluice.emulator import EmulatorServer
+
+    server = EmulatorServer(config, host=host, port=port)
+    await server.start(handle_signals=True)
+    lim = config.limits
+    console.print(f"sluice emulator listening on {server.url}", soft_wrap=True)
+    console.print(
+        f"limits per bot: {lim.bot} sends, private {lim.private} (burst {lim.private_burst}), "
+        f"groups {lim.group}, speed x{lim.speed:g}; local mode {'on' if config.local else 'off'}",
+        style="dim",
+    )
+    console.print(
+        f"aiogram: TelegramAPIServer.from_base({server.url!r})\n"
+        f"python-telegram-bot: base_url={server.url + '/bot'!r}, "
+        f"base_file_url={server.url + '/file/bot'!r}\n"
+        "Ctrl-C stops it.",
+        style="dim",
+    )
+    try:
+        await server.wait_closed()
+    finally:
+        await server.stop()
+        console.print("emulator stopped")
