@@ -14,6 +14,16 @@ what the gate gives up on raises sluice's own errors (``DeadlineExceeded``,
 
 from __future__ import annotations
 
+from sluice import _extras
+
+try:  # the extra this module needs, named if it is missing
+    import aiogram  # noqa: F401
+except ImportError as error:
+    raise _extras.missing_extra("sluice.integrations.aiogram", "aiogram", error) from None
+
+import asyncio
+import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +45,9 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import EditMessageText, SendMessage, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import TelegramObject
+from aiogram.types import TelegramObject, User
 
+from sluice._exceptions import ConfigError
 from sluice._redact import redact_exception
 from sluice.accounts import Account
 from sluice.gate import (
@@ -69,7 +80,10 @@ __all__ = [
     "broadcast_messages",
     "classify_aiogram",
     "status_message",
+    "wait_until_reachable",
 ]
+
+log = logging.getLogger("sluice.integrations.aiogram")
 
 
 def classify_aiogram(exc: BaseException) -> Verdict:
@@ -219,3 +233,34 @@ def status_message(
                 raise
 
     return StatusMessage(apply, initial=initial)
+
+
+async def wait_until_reachable(
+    bot: Bot, *, first_delay: float = 1.0, max_delay: float = 60.0, token_source: str = ""
+) -> User:
+    """``getMe``, asked again with backoff while Telegram cannot be reached; the bot's user.
+
+    A bot starting while the network or a local Bot API server is down waits
+    for it, saying so in the log, instead of dying. A refused token is not
+    worth waiting for: :class:`~sluice.ConfigError` names ``token_source``, the
+    variable it was read from.
+    """
+    delay = first_delay
+    where = urllib.parse.urlsplit(bot.session.api.base).netloc or "Telegram"
+    while True:
+        try:
+            return await bot.get_me()
+        except TelegramUnauthorizedError:
+            named = token_source or "the bot token"
+            message = f"Telegram ({where}) refused {named}: check it with @BotFather"
+            raise ConfigError(message) from None
+        except (TelegramNetworkError, TelegramServerError, TimeoutError) as exc:
+            redact_exception(exc)
+            log.warning(
+                "Telegram is unreachable at %s (%s); trying again in %.0f s",
+                where,
+                type(exc).__name__,
+                delay,
+            )
+        await asyncio.sleep(delay)
+        delay = min(max_delay, delay * 2)

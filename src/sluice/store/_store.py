@@ -34,9 +34,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import AdaptedConnection, Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from sluice._exceptions import SluiceError
+from sluice._redact import redact
 from sluice.store._migrate import VERSION_TABLE, upgrade
 from sluice.store._tables import metadata
 from sluice.store._url import check_namespace, database_url, safe_url
@@ -44,7 +47,7 @@ from sluice.store._url import check_namespace, database_url, safe_url
 if TYPE_CHECKING:
     from sluice.store._users import Users
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreUnavailable"]
 
 log = logging.getLogger("sluice.store")
 
@@ -52,6 +55,10 @@ BUSY_TIMEOUT = 30.0  # seconds another process may hold SQLite's write lock befo
 _IMMEDIATE = "sluice_immediate"  # execution option: open the transaction with BEGIN IMMEDIATE
 # Alembic's own table, only to drop it: it is not part of the models.
 _VERSION_TABLE = sa.Table(VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32)))
+
+
+class StoreUnavailable(SluiceError):
+    """The database could not be reached or opened (down, refused, unwritable)."""
 
 
 class Store:
@@ -163,10 +170,19 @@ class Store:
     # -- life cycle ----------------------------------------------------------
 
     async def setup(self) -> None:
-        """Create the namespace and the tables, or migrate them to this version."""
-        if self.dialect == "sqlite":
-            await self._use_wal()
-        await self.migrate()
+        """Create the namespace and the tables, or migrate them to this version.
+
+        Raises :class:`StoreUnavailable` when the database cannot be reached.
+        """
+        try:
+            if self.dialect == "sqlite":
+                await self._use_wal()
+            await self.migrate()
+        except (OSError, OperationalError, InterfaceError) as exc:
+            why = getattr(exc, "orig", None) or exc
+            raise StoreUnavailable(
+                f"cannot reach the database {safe_url(self.url)}: {redact(str(why))}"
+            ) from exc
 
     async def _use_wal(self) -> None:
         # Several processes setting up a new file at once: one switches it to

@@ -56,7 +56,12 @@ def _sqlite(url: sa.URL) -> sa.URL:
             "connections: give a file, sqlite:///path/to/sluice.db"
         )
     file = Path(path).expanduser()
-    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create {file.parent} for the SQLite database: {exc.strerror or exc}"
+        ) from None
     return url.set(drivername="sqlite+aiosqlite", database=str(file))
 
 

@@ -30,12 +30,16 @@ from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_settings import ProviderSettings, build_providers
 from sluice.cache import Cache, open_cache
 from sluice.gate import DistributedGate, Gate
-from sluice.integrations.aiogram import GateMiddleware, InteractiveMiddleware
+from sluice.integrations.aiogram import (
+    GateMiddleware,
+    InteractiveMiddleware,
+    wait_until_reachable,
+)
 from sluice.jobs import JobQueue, open_backend
 from sluice.limits import RedisLimiter
 from sluice.store import Store
 
-if TYPE_CHECKING:  # Telethon is the optional `mtproto` extra
+if TYPE_CHECKING:  # Telethon is the optional `telethon` extra
     from sluice.integrations.telethon import TelethonPool
 
 __all__ = ["TranscribeApp", "open_app", "run_transcribe"]
@@ -55,6 +59,7 @@ class TranscribeApp:
     cache: Cache
     providers: Providers
     gate: Gate | DistributedGate
+    token_source: str = ""
 
     async def run(
         self,
@@ -71,6 +76,7 @@ class TranscribeApp:
         if not poll:
             await self.queue.run(concurrency=concurrency)
             return
+        await wait_until_reachable(self.bot, token_source=self.token_source)
         async with self.queue.running(concurrency=concurrency):
             await self.dispatcher.start_polling(
                 self.bot, handle_signals=handle_signals, polling_timeout=polling_timeout
@@ -102,7 +108,12 @@ async def open_app(
         raise ConfigError("no bot token: set TELEGRAM_BOT_TOKEN (or BOT_TOKEN)")
     token = settings.bot_tokens[0]
     data_dir = Path(settings.data_dir)
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    try:
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the data directory {data_dir} (SLUICE_DATA_DIR): {exc.strerror or exc}"
+        ) from None
     sql_url = settings.database_url or f"sqlite:///{data_dir / 'sluice.db'}"
     store = Store.open(sql_url, namespace=namespace)
     await store.setup()
@@ -148,7 +159,9 @@ async def open_app(
     dispatcher.update.outer_middleware(InteractiveMiddleware())
     dispatcher.include_router(handlers.router)
     try:
-        yield TranscribeApp(bot, dispatcher, handlers, queue, store, cache, chain, gate)
+        yield TranscribeApp(
+            bot, dispatcher, handlers, queue, store, cache, chain, gate, token.source
+        )
     finally:
         if pool is not None and telethon_pool is None:
             await pool.disconnect()
