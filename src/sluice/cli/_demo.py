@@ -4,8 +4,8 @@ Everything runs on loopback: the emulator plays Telegram (its published
 limits, a flood storm injected midway) and the users; three ordinary aiogram
 3 bots share one sluice gate through its request middleware. While they
 broadcast, a user keeps sending /ping to the first bot, which answers with
-priority. The report compares what was achieved with what Telegram permits
-and counts what matters: 429s, messages lost, order violations, /ping latency.
+priority. The report counts every message sent, compares the time taken with
+what Telegram permits and says where the difference went.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sluice.gate import BroadcastProgress, Gate, Priority, sending_as
 from sluice.integrations.aiogram import GateMiddleware, InteractiveMiddleware, broadcast_messages
 from sluice.limits import TelegramLimits
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["BotRun", "DemoReport", "run_demo"]
 
 # Obviously fake tokens: the emulator accepts any well-formed one.
 DEMO_BOTS = {
@@ -45,20 +45,43 @@ STORM = {"p429": 0.15, "retry_after_min": 1, "retry_after_max": 3}
 CALM = {"p429": 0.0}
 STORM_SECONDS = 3.0
 PING_EVERY = 1.5  # seconds at speed 1
+SAMPLE_EVERY = 0.05  # seconds between two looks at the bots' pauses and rates
+NEWS = "sluice demo: the news"
+
+
+@dataclass
+class BotRun:
+    """One bot's share of the run, in seconds from the start of the broadcast."""
+
+    sent: int = 0
+    minimum: float = 0.0  # its sends at the published rate
+    finished: float = 0.0
+    paused: float = 0.0  # closed as a whole by Telegram's 429s
+    slowed: float = 0.0  # time lost to a rate cut below the published one
+    lowest_rate: float = 1.0
 
 
 @dataclass
 class DemoReport:
     """What the demo measured; ``ok`` when nothing was lost or reordered."""
 
-    messages: int = 0
+    broadcast: int = 0
+    digests: int = 0
+    pongs: int = 0
     elapsed: float = 0.0
+    startup: float = 0.0  # until Telegram accepted the first message
     permitted_per_s: float = 0.0
+    bots: dict[int, BotRun] = field(default_factory=dict)
     r429_limit: int = 0
     r429_injected: int = 0
     lost: int = 0
     order_violations: int = 0
     ping_ms: list[float] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        """Every message the bots sent: the broadcast, the digests, the /ping replies."""
+        return self.broadcast + self.digests + self.pongs
 
     @property
     def ok(self) -> bool:
@@ -108,9 +131,10 @@ async def _pinger(
 
 def _health_table(gate: Gate) -> Table:
     table = Table(title="account health", title_justify="left")
-    columns = ("bot", "sent", "429s", "bot-wide blocks", "in flight", "waiting", "blocked for")
-    for column in (*columns, "success"):
-        table.add_column(column, justify="right" if column != "bot" else "left")
+    table.add_column("bot", no_wrap=True)
+    # Short headers: the table must fit an 80-column terminal.
+    for column in ("sent", "429s", "pauses", "flying", "queued", "paused", "rate", "ok"):
+        table.add_column(column, justify="right")
     for label, health in gate.health().items():
         blocked = float(health["blocked_until"])  # type: ignore[arg-type]
         table.add_row(
@@ -121,7 +145,8 @@ def _health_table(gate: Gate) -> Table:
             str(health["in_flight"]),
             str(health["waiting"]),
             f"{blocked:.1f}s" if blocked else "-",
-            f"{float(health['success_rate']):.1%}",  # type: ignore[arg-type]
+            f"{float(health['rate']):.0%}",  # type: ignore[arg-type]
+            f"{float(health['success_rate']):.0%}",  # type: ignore[arg-type]
         )
     return table
 
@@ -129,7 +154,10 @@ def _health_table(gate: Gate) -> Table:
 async def run_demo(
     console: Console, *, users_per_bot: int = 500, digest_readers: int = 20, speed: float = 1.0
 ) -> DemoReport:
-    """Run the demo; ``users_per_bot`` and ``speed`` shrink it for tests."""
+    """Run the demo; ``users_per_bot`` and ``speed`` shrink it for tests.
+
+    The report is printed once everything has stopped, so the command ends with it.
+    """
     limits = Limits(speed=speed)
     async with (
         EmulatorServer(EmulatorConfig(limits=limits, seed=7)) as server,
@@ -149,11 +177,13 @@ async def run_demo(
         for bot in bots.values():
             await bot.delete_webhook(drop_pending_updates=True)
         try:
-            return await _broadcast(
+            report = await _broadcast(
                 console, sim, gate, bots, audiences, pinger_chat, digest_readers, speed
             )
         finally:
             await session.close()
+    _print_report(console, report, speed)
+    return report
 
 
 async def _broadcast(
@@ -170,26 +200,25 @@ async def _broadcast(
     pongs: dict[int, float] = {}
     dp = Dispatcher()
     dp.update.outer_middleware(InteractiveMiddleware())
+    first = next(iter(bots))
+    runs = {bot_id: BotRun() for bot_id in bots}
+    report.bots = runs
 
     @dp.message(F.text.startswith("/ping"))
     async def ping(message: Message) -> None:
         number = int((message.text or "/ping 0").split()[-1])
         await message.answer(f"pong {number}")
         pongs.setdefault(number, time.monotonic())
+        runs[first].finished = max(runs[first].finished, time.monotonic() - started)
         if stop.is_set() and len(pongs) >= len(sent_pings):
             all_answered.set()
 
-    first = next(iter(bots))
     polling = asyncio.create_task(
         dp.start_polling(
             bots[first], handle_signals=False, close_bot_session=False, handle_as_tasks=False
         )
     )
     digests = {bot_id: chats[:digest_readers] for bot_id, chats in audiences.items()}
-    total = sum(len(c) for c in audiences.values()) + DIGEST_PARTS * sum(
-        len(d) for d in digests.values()
-    )
-    report.messages = total
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )
@@ -205,6 +234,8 @@ async def _broadcast(
             nonlocal done
             progress.update(tasks[bot_id], completed=p.done)
             done += 1
+            if not report.startup:
+                report.startup = time.monotonic() - started
             if done >= news // 3:
                 third.set()
 
@@ -217,6 +248,13 @@ async def _broadcast(
         await asyncio.sleep(STORM_SECONDS / speed)
         await sim.post("faults", **CALM)
 
+    async def broadcast(bot_id: int) -> Any:
+        result = await broadcast_messages(
+            bots[bot_id], audiences[bot_id], NEWS, progress=tick(bot_id)
+        )
+        runs[bot_id].finished = max(runs[bot_id].finished, time.monotonic() - started)
+        return result
+
     async def digest(bot_id: int) -> None:
         with sending_as(Priority.DEFAULT, flow=f"digest-{bot_id}"):
             await asyncio.gather(
@@ -226,6 +264,7 @@ async def _broadcast(
                     for chat in digests[bot_id]
                 )
             )
+        runs[bot_id].finished = max(runs[bot_id].finished, time.monotonic() - started)
 
     stop = asyncio.Event()
     sent_pings: dict[int, float] = {}
@@ -237,46 +276,63 @@ async def _broadcast(
         with Live(
             Group(progress, _health_table(gate)), console=console, refresh_per_second=4
         ) as live:
-            refresher = asyncio.create_task(_refresh(live, progress, gate))
+            watcher = asyncio.create_task(_watch(live, progress, gate, runs))
             results = await asyncio.gather(
-                *(
-                    broadcast_messages(
-                        bots[b], audiences[b], "sluice demo: the news", progress=tick(b)
-                    )
-                    for b in bots
-                ),
-                *(digest(b) for b in bots),
+                *(broadcast(b) for b in bots), *(digest(b) for b in bots)
             )
             report.elapsed = time.monotonic() - started
-            refresher.cancel()
+            stop.set()
+            await pinger
+            # The last /ping may still be on its way: give it the time a ping takes.
+            if len(pongs) < len(sent_pings):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_answered.wait(), 5.0)
+            watcher.cancel()
             live.update(Group(progress, _health_table(gate)))
     finally:
         stop.set()
-        await pinger
+        if not pinger.done():
+            pinger.cancel()
         storm_task.cancel()
         await sim.post("faults", **CALM)
-        # The last /ping may still be on its way: give it the time a ping takes.
-        if len(pongs) < len(sent_pings):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_answered.wait(), 5.0)
         await dp.stop_polling()
         await polling
-    undelivered = sum(len(r.outcomes) - len(r.delivered) for r in results if r is not None)
+    undelivered = sum(len(r.outcomes) - len(r.delivered) for r in results[: len(bots)])
     report.lost, report.order_violations = await _verify(sim, audiences, digests)
     report.lost = max(report.lost, undelivered)
     stats = (await sim.http.get("/_sim/stats")).json()["bots"]
     report.r429_limit = sum(stats[str(b)]["r429"]["limit"] for b in bots)
     report.r429_injected = sum(stats[str(b)]["r429"]["injected"] for b in bots)
+    report.broadcast = news
+    report.digests = DIGEST_PARTS * sum(len(d) for d in digests.values())
+    report.pongs = len(pongs)
     report.permitted_per_s = 30 * speed * len(bots)
+    for bot_id, run in runs.items():
+        run.sent = gate.account(bot_id).health.successes
+        run.minimum = run.sent / (30 * speed)
     report.ping_ms = [(pongs[n] - sent_pings[n]) * 1000 for n in sent_pings if n in pongs]
-    _print_report(console, report)
     return report
 
 
-async def _refresh(live: Live, progress: Progress, gate: Gate) -> None:
+async def _watch(live: Live, progress: Progress, gate: Gate, runs: dict[int, BotRun]) -> None:
+    """Refresh the display, and add up how long each bot was paused or slowed."""
+    last = time.monotonic()
+    shown = 0.0
     while True:
-        live.update(Group(progress, _health_table(gate)))
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(SAMPLE_EVERY)
+        now = time.monotonic()
+        elapsed, last = now - last, now
+        for label, health in gate.health().items():
+            run = runs[int(label.partition(":")[2])]
+            rate = float(health["rate"])  # type: ignore[arg-type]
+            if float(health["blocked_until"]) > 0:  # type: ignore[arg-type]
+                run.paused += elapsed
+            elif rate < 1:
+                run.slowed += elapsed * (1 - rate)
+            run.lowest_rate = min(run.lowest_rate, rate)
+        if now - shown >= 0.25:
+            shown = now
+            live.update(Group(progress, _health_table(gate)))
 
 
 async def _verify(
@@ -288,7 +344,7 @@ async def _verify(
         readers = set(digests[bot_id])
         for chat in chats:
             texts = await sim.bot_texts(chat)
-            lost += "sluice demo: the news" not in texts
+            lost += NEWS not in texts
             if chat in readers:
                 parts = [t for t in texts if t.startswith("digest part")]
                 lost += len(set(expected_digest) - set(parts))
@@ -296,24 +352,55 @@ async def _verify(
     return lost, violations
 
 
-def _print_report(console: Console, report: DemoReport) -> None:
+def where_the_time_went(report: DemoReport, speed: float) -> str:
+    """One line: the run's time against Telegram's minimum, and what the gap was spent on."""
+    bot_id, run = max(report.bots.items(), key=lambda item: item[1].finished)
+    rate = 30 * speed
+    other = max(0.0, run.finished - run.minimum - report.startup - run.paused - run.slowed)
+    parts = [f"start-up {report.startup:.1f} s"]
+    if run.paused >= 0.05:
+        parts.append(f"paused by the storm's 429s {run.paused:.1f} s")
+    if run.slowed >= 0.05:
+        parts.append(
+            f"slowed to {run.lowest_rate:.0%} of the published rate after them "
+            f"{run.slowed:.1f} s (sluice's adaptive cut, restored after a quiet hold)"
+        )
+    parts.append(f"retries and round trips {other:.1f} s")
+    return (
+        f"Where the time went: bot {bot_id}, the last to finish, sent {run.sent:,} messages, "
+        f"{run.minimum:.1f} s at Telegram's {rate:g} a second; it took {run.finished:.1f} s: "
+        + ", ".join(parts)
+        + "."
+    )
+
+
+def _print_report(console: Console, report: DemoReport, speed: float) -> None:
     console.print()
     achieved = report.messages / report.elapsed if report.elapsed else 0.0
     table = Table(title="sluice demo report", title_justify="left", show_header=False)
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("messages sent", f"{report.messages:,}")
+    table.add_row("broadcast (one message to each user)", f"{report.broadcast:,}")
+    readers = report.digests // (DIGEST_PARTS * len(report.bots)) if report.bots else 0
+    table.add_row(
+        f"digests ({DIGEST_PARTS} parts to {readers} readers a bot)", f"{report.digests:,}"
+    )
+    table.add_row("/ping replies", f"{report.pongs:,}")
+    table.add_row("sent in all (the health table's total)", f"{report.messages:,}")
     table.add_row("achieved throughput", f"{achieved:.1f} msg/s")
-    table.add_row("permitted by Telegram (3 bots)", f"{report.permitted_per_s:.0f} msg/s")
+    table.add_row(
+        f"permitted by Telegram ({len(report.bots)} bots)", f"{report.permitted_per_s:.0f} msg/s"
+    )
     table.add_row("429s earned by pacing", str(report.r429_limit))
     table.add_row("429s of the injected storm", str(report.r429_injected))
     table.add_row("messages lost", str(report.lost))
     table.add_row("order violations", str(report.order_violations))
     if report.ping_ms:
-        table.add_row("/ping answered", f"{len(report.ping_ms)}")
         table.add_row("/ping latency p50", f"{statistics.median(report.ping_ms):.0f} ms")
         table.add_row("/ping latency max", f"{max(report.ping_ms):.0f} ms")
     console.print(table)
+    if report.bots:
+        console.print(where_the_time_went(report, speed))
     if report.ok:
         console.print("[bold green]nothing lost, nothing out of order, no 429 earned by pacing[/]")
     else:

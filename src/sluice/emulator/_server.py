@@ -111,6 +111,8 @@ class EmulatorServer:
     def request_stop(self) -> None:
         """Ask the server to stop; :meth:`wait_closed` returns once it has."""
         if self._server is not None:
+            # Long polls would hold the shutdown for up to their timeout.
+            self.emulator.hub.stop_waiting()
             self._server.should_exit = True
 
     async def wait_closed(self) -> None:
@@ -120,7 +122,7 @@ class EmulatorServer:
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
-            self._server.should_exit = True
+            self.request_stop()
             await self._task
             self._server = self._task = None
         await self.emulator.close()

@@ -104,6 +104,7 @@ class UpdateHub:
         self._on_webhook_reply = on_webhook_reply
         self._retry_delay = retry_delay
         self._client: httpx.AsyncClient | None = None
+        self._stopping = False
 
     def _state(self, bot_id: int) -> _BotUpdates:
         state = self._bots.get(bot_id)
@@ -161,7 +162,7 @@ class UpdateHub:
                 )
             self._confirm(state, offset)
             remaining = deadline - time.monotonic()
-            if state.queue or remaining <= 0:
+            if state.queue or remaining <= 0 or self._stopping:
                 return list(state.queue)[: max(1, min(limit, 100))]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.changed.wait(), remaining)
@@ -271,6 +272,12 @@ class UpdateHub:
             hook.last_error_message = error
             failures += 1
             await asyncio.sleep(min(self._retry_delay * 2 ** (failures - 1), 5.0))
+
+    def stop_waiting(self) -> None:
+        """Answer every long poll now: the server is stopping and would wait for them."""
+        self._stopping = True
+        for state in self._bots.values():
+            self._notify(state)
 
     async def close(self) -> None:
         for state in self._bots.values():

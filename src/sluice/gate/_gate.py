@@ -253,7 +253,12 @@ class Gate:
             health = scheduler.account.health
             until = self.ledger.account_until(scheduler.account.id, now)
             health.blocked_until = max(0.0, until - now)
-            out[scheduler.account.label] = health.as_dict() | {"waiting": scheduler.waiting}
+            out[scheduler.account.label] = health.as_dict() | {
+                "waiting": scheduler.waiting,
+                # The account's send rate as a fraction of the published one (< 1
+                # after Telegram refused more than the model allowed).
+                "rate": round(scheduler.window.factor, 4),
+            }
         return out
 
     async def shared_health(self) -> dict[str, dict[str, object]]:
