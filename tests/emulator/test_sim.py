@@ -296,3 +296,45 @@ async def test_reset_forgets_everything(http: httpx.AsyncClient, sim: Sim) -> No
     assert await call(http, "getUpdates") == []  # the queued updates are gone too
     assert (await sim.user())["id"] == 10_000_001  # ids start over
     assert (await sim.post("chats", type="group"))["id"] == group["id"]
+
+
+async def test_many_users_are_made_and_started_in_one_call(
+    http: httpx.AsyncClient, sim: Sim
+) -> None:
+    made = await sim.post(
+        "users/batch", count=300, first_name="fan", language_code="id", start_bot_id=BOT_A
+    )
+    ids = made["ids"]
+    assert len(ids) == len(set(ids)) == 300
+    assert ids == sorted(ids)
+    found: list[dict[str, Any]] = []
+    while batch := await updates(http, wait=0):  # getUpdates hands out 100 at a time
+        found += batch
+    starts = [u["message"] for u in found]
+    assert [m["from"]["id"] for m in starts] == ids
+    assert {m["text"] for m in starts} == {"/start"}
+    assert [m["from"]["first_name"] for m in starts[:2]] == ["fan0", "fan1"]
+    assert {m["from"]["language_code"] for m in starts} == {"id"}
+    sent = await call(http, "sendMessage", chat_id=ids[-1], text="welcome")
+    assert sent["chat"]["id"] == ids[-1]
+    unstarted = (await sim.post("users/batch", count=2))["ids"]
+    refused = await http.post(api("sendMessage"), json={"chat_id": unstarted[0], "text": "x"})
+    assert refused.status_code == 403
+    for count in (0, 10_001):
+        too = await http.post("/_sim/users/batch", json={"count": count})
+        assert_error(too, 400, "Bad Request: count must be within 1..10000")
+
+
+async def test_many_chats_are_read_in_one_call(http: httpx.AsyncClient, sim: Sim) -> None:
+    ids = (await sim.post("users/batch", count=3, start_bot_id=BOT_A))["ids"]
+    for n, chat in enumerate(ids):
+        await call(http, "sendMessage", chat_id=chat, text=f"hello {n}")
+    read = await sim.post("chats/messages", chat_ids=ids)
+    assert set(read) == {str(chat) for chat in ids}
+    for n, chat in enumerate(ids):
+        assert read[str(chat)] == await sim.messages(chat)
+        assert [m["text"] for m in read[str(chat)]] == ["/start", f"hello {n}"]
+    empty = await http.post("/_sim/chats/messages", json={"chat_ids": []})
+    assert_error(empty, 400, "Bad Request: chat_ids must list 1..10000 chats")
+    unknown = await http.post("/_sim/chats/messages", json={"chat_ids": [ids[0], 424242]})
+    assert_error(unknown, 400, "Bad Request: chat not found")

@@ -98,20 +98,17 @@ class _Sim:
         return response.json()
 
     async def users(self, bot_id: int, count: int) -> list[int]:
-        gate = asyncio.Semaphore(16)
+        made = await self.post(
+            "users/batch", count=count, first_name="user", language_code="en", start_bot_id=bot_id
+        )
+        return [int(user_id) for user_id in made["ids"]]
 
-        async def one(n: int) -> int:
-            async with gate:
-                user = await self.post("users", first_name=f"user{n}", language_code="en")
-                await self.post("start", bot_id=bot_id, user_id=user["id"])
-                return int(user["id"])
-
-        return list(await asyncio.gather(*(one(n) for n in range(count))))
-
-    async def bot_texts(self, chat: int) -> list[str]:
-        response = await self.http.get(f"/_sim/chats/{chat}/messages")
-        response.raise_for_status()
-        return [m.get("text") or "" for m in response.json() if m["sender"]["type"] == "bot"]
+    async def bot_texts(self, chats: list[int]) -> dict[int, list[str]]:
+        found = await self.post("chats/messages", chat_ids=chats)
+        return {
+            int(chat): [m.get("text") or "" for m in messages if m["sender"]["type"] == "bot"]
+            for chat, messages in found.items()
+        }
 
 
 async def _pinger(
@@ -342,8 +339,9 @@ async def _verify(
     expected_digest = [f"digest part {n + 1}/{DIGEST_PARTS}" for n in range(DIGEST_PARTS)]
     for bot_id, chats in audiences.items():
         readers = set(digests[bot_id])
+        texts_of = await sim.bot_texts(chats)
         for chat in chats:
-            texts = await sim.bot_texts(chat)
+            texts = texts_of[chat]
             lost += NEWS not in texts
             if chat in readers:
                 parts = [t for t in texts if t.startswith("digest part")]

@@ -238,6 +238,10 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         name = path.removeprefix("/_sim/").rstrip("/")
         if name == "users":
             result: Any = sim.add_user(p)
+        elif name == "users/batch":
+            result = sim.add_users(p)
+        elif name == "chats/messages":
+            result = sim.messages_of(p)
         elif name == "chats":
             result = sim.add_chat(p)
         elif name == "start":

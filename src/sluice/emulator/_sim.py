@@ -26,6 +26,7 @@ from sluice.emulator._world import Chat, StoredMessage, User
 __all__ = ["Simulator"]
 
 MEDIA_KINDS = ("voice", "audio", "video", "video_note", "document", "photo")
+MAX_BATCH = 10_000  # users made or chats read in one call
 
 
 class Simulator:
@@ -41,6 +42,24 @@ class Simulator:
             name, p.text("language_code"), p.text("username"), p.text("last_name")
         )
         return user.to_api()
+
+    def add_users(self, p: Params) -> dict[str, Any]:
+        """``count`` users named ``first_name`` + a number; each starts ``start_bot_id``
+        if given. One call for what would take thousands (demos, benchmarks)."""
+        count = p.integer("count", empty_error="count is required")
+        if count is None or not 1 <= count <= MAX_BATCH:
+            raise bad_request(f"count must be within 1..{MAX_BATCH}")
+        prefix = p.text("first_name") or "user"
+        language = p.text("language_code")
+        bot_id = p.integer("start_bot_id")
+        bot = self.emu.world.ensure_bot(bot_id) if bot_id is not None else None
+        ids = []
+        for n in range(count):
+            user = self.emu.world.add_user(f"{prefix}{n}", language, None, None)
+            if bot is not None:
+                self._start(bot.id, user)
+            ids.append(user.id)
+        return {"ids": ids}
 
     def add_chat(self, p: Params) -> dict[str, Any]:
         world = self.emu.world
@@ -81,10 +100,13 @@ class Simulator:
         bot_id = p.integer("bot_id", empty_error="bot_id is required")
         assert bot_id is not None
         bot = world.ensure_bot(bot_id)
-        user = self._user(p, "user_id")
-        world.started.add((bot.id, user.id))
-        world.blocked.discard((bot.id, user.id))
-        return self._deliver_private(bot.id, user, {"text": "/start"}, None)
+        return self._start(bot.id, self._user(p, "user_id"))
+
+    def _start(self, bot_id: int, user: User) -> dict[str, Any]:
+        world = self.emu.world
+        world.started.add((bot_id, user.id))
+        world.blocked.discard((bot_id, user.id))
+        return self._deliver_private(bot_id, user, {"text": "/start"}, None)
 
     def block(self, p: Params) -> dict[str, Any]:
         world = self.emu.world
@@ -260,6 +282,14 @@ class Simulator:
         if not found and world.chats.get(chat_id) is None and world.users.get(chat_id) is None:
             raise bad_request("chat not found")
         return [self._describe(m) for m in sorted(found, key=lambda m: m.seq)]
+
+    def messages_of(self, p: Params) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`messages` of many chats at once, keyed by chat id."""
+        chat_ids = self._ids(p, "chat_ids")
+        if not chat_ids or len(chat_ids) > MAX_BATCH:
+            raise bad_request(f"chat_ids must list 1..{MAX_BATCH} chats")
+        bot_id = p.integer("bot_id")
+        return {str(chat): self.messages(chat, bot_id) for chat in sorted(chat_ids)}
 
     def _describe(self, m: StoredMessage) -> dict[str, Any]:
         world = self.emu.world
