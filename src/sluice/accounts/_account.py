@@ -26,7 +26,8 @@ class Health:
     last_used: float = 0.0
     blocked_until: float = 0.0
     account_blocks: int = 0  # floods that closed the whole account
-    quarantined: str | None = None  # the reason, when quarantined
+    paused: str | None = None  # the reason, while the account is paused
+    rate: float = 1.0  # its send rate, as a share of the published one
 
     @property
     def success_rate(self) -> float:
@@ -44,7 +45,8 @@ class Health:
             "last_used": self.last_used,
             "blocked_until": self.blocked_until,
             "account_blocks": self.account_blocks,
-            "quarantined": self.quarantined,
+            "paused": self.paused,
+            "rate": round(self.rate, 4),
         }
 
 
@@ -71,11 +73,12 @@ class Account:
         return f"Account({self.label})"
 
     @property
-    def quarantined(self) -> bool:
-        return self.health.quarantined is not None
+    def paused(self) -> bool:
+        """Nothing is sent as it (its token was refused, Telegram restricted it, ...)."""
+        return self.health.paused is not None
 
-    def quarantine(self, reason: str) -> None:
-        self.health.quarantined = reason
+    def pause(self, reason: str) -> None:
+        self.health.paused = reason
 
-    def release(self) -> None:
-        self.health.quarantined = None
+    def resume(self) -> None:
+        self.health.paused = None

@@ -26,12 +26,12 @@ from pydantic_settings import (
 
 from sluice._exceptions import ConfigError
 from sluice._redact import register_secret
-from sluice.accounts._account import Account
-from sluice.accounts._credentials import (
+from sluice.accounts import (
     API_HASH_SHAPE,
     API_ID_SHAPE,
     BOT_TOKEN_SHAPE,
     SESSION_SHAPE,
+    Account,
     BotToken,
     MTProtoCredential,
     is_api_hash,
@@ -40,7 +40,7 @@ from sluice.accounts._credentials import (
     parse_api_id,
 )
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["ExplicitSettings", "Settings", "load_settings", "read_environment"]
 
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 _DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "postgres"})

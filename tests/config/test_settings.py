@@ -12,7 +12,8 @@ from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
 from sluice import ConfigError
-from sluice.accounts import Account, BotToken, Settings, load_settings
+from sluice.accounts import Account, BotToken
+from sluice.config import Settings, load_settings
 
 SECRET = "FakeSecret_ZYXWVUTSRQ-abcdefghijklm"  # 35 characters, as Telegram issues
 API_HASH = "0123456789abcdef" * 2
