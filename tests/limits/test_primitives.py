@@ -1,4 +1,4 @@
-"""The limit primitives the gate schedules with: windows, buckets, ledger, adaptive rates."""
+"""The limit primitives the memory limiter keeps: windows, the ledger, adaptive rates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sluice._exceptions import ConfigError
-from sluice.limits import AdaptiveRate, FloodLedger, SlidingWindow, TelegramLimits, TokenBucket
+from sluice.limits import AdaptiveRate, FloodLedger, SlidingWindow, TelegramLimits
 
 
 def test_a_window_holds_a_slot_in_flight_and_counts_the_send_at_its_answer() -> None:
@@ -42,48 +42,46 @@ def test_a_window_factor_scales_what_it_allows() -> None:
     assert window.allowed == 1
 
 
-def test_a_bucket_credits_no_refill_while_a_send_is_in_flight() -> None:
-    bucket = TokenBucket(rate=1.0, burst=1, now=0.0)
-    bucket.reserve(0.0)
-    assert math.isinf(bucket.ready_at(5.0))
-    bucket.confirm(5.0)  # answered late: Telegram may have counted it at 5.0
-    assert bucket.ready_at(5.0) == pytest.approx(6.0)
+def test_a_window_resized_keeps_what_was_sent() -> None:
+    window = SlidingWindow(3, 3.0)
+    for when in (0.0, 0.1):
+        window.reserve(when)
+        window.confirm(when)
+    window.resize(1, 1.0)  # a chat that turned out to allow a burst of 1 a second
+    assert (window.count, window.span) == (1, 1.0)
+    assert window.ready_at(0.2) == pytest.approx(1.1)  # a second after the latest
+    assert window.sent_since(0.0) == 1  # only as many as it now allows are remembered
 
 
-def test_a_refused_send_gives_its_token_back_but_a_flood_drains_the_bucket() -> None:
-    bucket = TokenBucket(rate=1.0, burst=3, now=0.0)
-    bucket.reserve(0.0)
-    bucket.confirm(0.0, counted=False)
-    assert bucket.idle(0.0)
-    bucket.drain()
-    assert bucket.ready_at(0.0) == pytest.approx(1.0)
+def test_the_ledger_blocks_chats_and_accounts_until_they_reopen() -> None:
+    ledger = FloodLedger()
+    ledger.block_chat(1, 7, 5.0)
+    ledger.block_chat(1, 7, 3.0)  # an earlier end never shortens a block
+    assert ledger.open_at(1, 7, 0.0) == 5.0
+    assert ledger.open_at(1, 8, 0.0) == 0.0
+    ledger.block_account(1, 2.0)
+    assert ledger.open_at(1, 8, 1.0) == 2.0
+    assert ledger.open_at(1, 8, 2.5) == 2.5
+    assert ledger.open_at(2, 7, 0.0) == 0.0
 
 
-def test_the_ledger_blocks_chats_and_escalates_a_streak_across_chats() -> None:
-    ledger = FloodLedger(escalate_after=3, escalate_window=2.0)
-    assert not ledger.record_flood("bot", 1, until=5.0, now=0.0)
-    assert ledger.chat_until("bot", 1, 0.0) == 5.0
-    assert ledger.account_until("bot", 0.0) == 0.0
-    assert not ledger.record_flood("bot", 1, until=6.0, now=0.1)
-    assert ledger.record_flood("bot", 2, until=4.0, now=0.2)  # third in a row, second chat
-    assert ledger.account_until("bot", 0.3) == 6.0
-    assert ledger.open_at("bot", 3, 0.3) == 6.0
+def test_the_ledger_keeps_the_unexplained_floods_of_a_recent_span() -> None:
+    ledger = FloodLedger()
+    assert [c for _, c, _, _ in ledger.unexplained(1, "a", 3.0, 0.0, within=2.0)] == ["a"]
+    assert [c for _, c, _, _ in ledger.unexplained(1, "b", 4.0, 1.0, within=2.0)] == ["a", "b"]
+    assert [c for _, c, _, _ in ledger.unexplained(1, "c", 5.0, 2.5, within=2.0)] == ["b", "c"]
+    ledger.forget_unexplained(1)
+    assert len(ledger.unexplained(1, "d", 6.0, 3.0, within=2.0)) == 1
 
 
-def test_a_success_between_floods_breaks_the_streak() -> None:
-    ledger = FloodLedger(escalate_after=3, escalate_window=2.0)
-    ledger.record_flood("bot", 1, until=5.0, now=0.0)
-    ledger.record_flood("bot", 2, until=5.0, now=0.1)
-    ledger.record_success("bot")
-    assert not ledger.record_flood("bot", 3, until=5.0, now=0.2)
-    assert ledger.account_until("bot", 0.3) == 0.3
-
-
-def test_floods_of_one_chat_never_block_the_account() -> None:
-    ledger = FloodLedger(escalate_after=2, escalate_window=2.0)
-    for n in range(5):
-        assert not ledger.record_flood("bot", 1, until=5.0, now=n * 0.1)
-    assert ledger.account_until("bot", 1.0) == 1.0
+def test_an_adaptive_rate_adopts_a_lower_factor_only() -> None:
+    rate = AdaptiveRate(hold=10.0)
+    rate.adopt(0.5, 0.0)
+    assert rate.factor == 0.5
+    rate.adopt(0.9, 1.0)  # a higher one is not learned
+    assert rate.factor == 0.5
+    assert not rate.on_success(5.0)  # it holds, as after a cut
+    assert rate.on_success(10.0)
 
 
 def test_an_adaptive_rate_cuts_to_what_telegram_accepted_and_recovers_slowly() -> None:
@@ -112,6 +110,7 @@ def test_an_adaptive_rate_without_a_count_cuts_by_its_decrease() -> None:
         ("bot_count", 0, "bot_count must be a whole number of at least 1"),
         ("guard", 0.7, "guard must be within"),
         ("escalate_after", 0, "escalate_after must be a whole number"),
+        ("escalate_share", 0.0, "escalate_share must be within"),
     ],
 )
 def test_limits_validate_themselves(field: str, value: float, message: str) -> None:

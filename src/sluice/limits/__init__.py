@@ -1,35 +1,45 @@
-"""Telegram's limit model and the primitives the gate schedules with; limiters
-(in memory, or shared through Redis) for processes that share a bot."""
+"""Telegram's limit model and where it is kept: a :class:`Limiter` in this process
+(:class:`MemoryLimiter`) or shared by every process on one Redis (:class:`RedisLimiter`)."""
 
 from __future__ import annotations
 
 from sluice.limits._adaptive import AdaptiveRate
 from sluice.limits._config import TelegramLimits
 from sluice.limits._ledger import FloodLedger
-from sluice.limits._redis import RedisLimiter
-from sluice.limits._shared import (
-    AccountPaused,
+from sluice.limits._limiter import (
+    Answer,
+    Flooded,
     Limiter,
-    LimiterUnavailable,
-    MemoryLimiter,
-    Outcome,
+    Paused,
+    Request,
+    Scope,
+    SendResult,
     Ticket,
+    Wait,
     from_url,
+    is_private,
 )
-from sluice.limits._windows import SlidingWindow, TokenBucket
+from sluice.limits._memory import MemoryLimiter
+from sluice.limits._redis import RedisLimiter
+from sluice.limits._windows import Bucket, SlidingWindow
 
 __all__ = [
-    "AccountPaused",
     "AdaptiveRate",
+    "Answer",
+    "Bucket",
     "FloodLedger",
+    "Flooded",
     "Limiter",
-    "LimiterUnavailable",
     "MemoryLimiter",
-    "Outcome",
+    "Paused",
     "RedisLimiter",
+    "Request",
+    "Scope",
+    "SendResult",
     "SlidingWindow",
     "TelegramLimits",
     "Ticket",
-    "TokenBucket",
+    "Wait",
     "from_url",
+    "is_private",
 ]

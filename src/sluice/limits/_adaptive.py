@@ -48,6 +48,14 @@ class AdaptiveRate:
         self._changed_at = now
         return self.factor
 
+    def adopt(self, factor: float, now: float) -> None:
+        """Go down to ``factor`` if it is lower: what another scope of the same kind learned."""
+        if factor < self.factor:
+            self.factor = max(self.floor, factor)
+            self._hold = self.hold
+            self._probing = False
+            self._changed_at = now
+
     def on_success(self, now: float) -> bool:
         """Recover a step if the scope has been quiet for the hold; True if it changed."""
         if self.factor >= 1.0 or now - self._changed_at < self._hold:

@@ -37,8 +37,13 @@ class TelegramLimits:
         speed: multiplies every rate (divides every window).
         guard: fraction by which every window is stretched, as a safety margin.
         adapt_hold: seconds (at speed 1) a cut rate holds before it probes upward.
-        escalate_after, escalate_window: this many 429s in a row, from two chats or
-            more, within this many seconds (at speed 1) block the whole account.
+        escalate_after, escalate_window, escalate_share: 429s that no chat's own limit
+            explains (on chats that sent nothing lately) block the whole account when
+            there are ``escalate_after`` of them, from two chats or more, within
+            ``escalate_window`` seconds (at speed 1), and they are at least
+            ``escalate_share`` of the answers since the first of them: Telegram
+            refusing a bot-wide limit refuses most of what follows; stray 429s stay
+            with their chats.
         enabled: False disables every limit (the flood ledger still applies).
     """
 
@@ -54,8 +59,9 @@ class TelegramLimits:
     speed: float = 1.0
     guard: float = 0.0
     adapt_hold: float = 300.0
-    escalate_after: int = 5
+    escalate_after: int = 3
     escalate_window: float = 2.0
+    escalate_share: float = 0.25
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -67,6 +73,8 @@ class TelegramLimits:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not 0 < self.escalate_share <= 1:
+            raise ConfigError(f"escalate_share must be within (0, 1], got {self.escalate_share!r}")
         if not 0 <= self.guard < 0.5:
             raise ConfigError(f"guard must be within [0, 0.5), got {self.guard!r}")
 

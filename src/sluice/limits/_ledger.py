@@ -1,41 +1,28 @@
 """The flood ledger: which scope is blocked until when.
 
 A 429 ``retry_after`` (or FLOOD_WAIT_X, FLOOD_PREMIUM_WAIT_X, SLOWMODE_WAIT_X)
-blocks its chat. Telegram does not say whether a 429 came from the chat's
-limit or the whole bot's, so the ledger infers it: when ``escalate_after``
-floods in a row on one account hit at least two different chats with no
-success in between, within ``escalate_window`` seconds, the whole account is
-blocked until the latest of them. A stray 429 (Telegram's limits are fuzzy)
-therefore costs one chat a pause, never the whole bot.
+blocks its chat, or the whole account. Which of the two a chat's 429 means
+is the limiter's call (see :class:`~sluice.limits.MemoryLimiter`); the ledger
+keeps the blocks, and the recent 429s that no chat's own limit explains.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 
 __all__ = ["FloodLedger"]
-
-
-@dataclass(slots=True)
-class _Streak:
-    chats: set[Hashable] = field(default_factory=set)
-    count: int = 0
-    started: float = 0.0
-    until: float = 0.0
 
 
 class FloodLedger:
     """Blocked-until times per account and per (account, chat)."""
 
-    __slots__ = ("_accounts", "_chats", "_streaks", "escalate_after", "escalate_window")
+    __slots__ = ("_accounts", "_chats", "_unexplained")
 
-    def __init__(self, escalate_after: int = 3, escalate_window: float = 2.0) -> None:
-        self.escalate_after = escalate_after
-        self.escalate_window = escalate_window
+    def __init__(self) -> None:
         self._accounts: dict[Hashable, float] = {}
         self._chats: dict[tuple[Hashable, Hashable], float] = {}
-        self._streaks: dict[Hashable, _Streak] = {}
+        self._unexplained: dict[Hashable, deque[tuple[float, Hashable, float, int]]] = {}
 
     def block_chat(self, account: Hashable, chat: Hashable, until: float) -> None:
         key = (account, chat)
@@ -44,28 +31,25 @@ class FloodLedger:
     def block_account(self, account: Hashable, until: float) -> None:
         self._accounts[account] = max(until, self._accounts.get(account, until))
 
-    def record_flood(
-        self, account: Hashable, chat: Hashable | None, until: float, now: float
-    ) -> bool:
-        """Block the chat (or the account when no chat); True if the account was escalated."""
-        if chat is None:
-            self.block_account(account, until)
-            return True
-        self.block_chat(account, chat, until)
-        streak = self._streaks.get(account)
-        if streak is None or now - streak.started > self.escalate_window:
-            streak = self._streaks[account] = _Streak(started=now)
-        streak.chats.add(chat)
-        streak.count += 1
-        streak.until = max(streak.until, until)
-        if streak.count >= self.escalate_after and len(streak.chats) >= 2:
-            self.block_account(account, streak.until)
-            del self._streaks[account]
-            return True
-        return False
+    def unexplained(
+        self,
+        account: Hashable,
+        chat: Hashable,
+        until: float,
+        now: float,
+        within: float,
+        answered: int = 0,
+    ) -> list[tuple[float, Hashable, float, int]]:
+        """Note a 429 no chat's own limit explains; those of the last ``within`` seconds,
+        as (when, chat, until, how many answers the account had had then)."""
+        recent = self._unexplained.setdefault(account, deque())
+        recent.append((now, chat, until, answered))
+        while recent and recent[0][0] < now - within:
+            recent.popleft()
+        return list(recent)
 
-    def record_success(self, account: Hashable) -> None:
-        self._streaks.pop(account, None)
+    def forget_unexplained(self, account: Hashable) -> None:
+        self._unexplained.pop(account, None)
 
     def account_until(self, account: Hashable, now: float) -> float:
         until = self._accounts.get(account)

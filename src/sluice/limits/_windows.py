@@ -1,8 +1,9 @@
 """The two shapes Telegram's limits take: a sliding window and a token bucket.
 
 Both answer ``ready_at(now)``, the earliest moment one more send may start,
-without consuming anything, so the gate can ask many scopes at once and wait
-on none of them.
+without consuming anything. A bot's limit is a window of 30 sends a second,
+a group's a window of 20 a minute; a private chat's is a bucket (a burst of
+3, then 1 a second). The Redis backend keeps the same shapes in Lua.
 
 Sends are counted in two steps. ``reserve`` holds a slot while the request is
 in flight; ``confirm`` logs the send when its answer arrives. Telegram counts
@@ -16,12 +17,13 @@ spread ``span / allowed`` apart (GCRA). A window's worth of requests fired at
 once would arrive together, queue at the server and stretch every round trip;
 spread out, they cost one short round trip each.
 
-``factor`` scales the allowed rate (adaptive decrease and recovery) without
-losing the history.
+``factor`` scales the allowed count (adaptive decrease and recovery) without
+losing the history; :meth:`SlidingWindow.resize` changes count and span (a
+chat whose burst was learned smaller).
 
-Hand-written rather than taken from aiolimiter: the gate must ask *when* a
-scope opens, for many scopes at once, count sends in flight, and rescale a
-scope's rate at run time.
+Hand-written rather than taken from aiolimiter: the limiter must ask *when*
+a scope opens, for many scopes at once, count sends in flight, and rescale a
+scope at run time.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["SlidingWindow", "TokenBucket"]
+__all__ = ["Bucket", "SlidingWindow"]
 
 _EPS = 1e-9
 
@@ -66,8 +68,10 @@ class SlidingWindow:
         free = allowed - self.in_flight
         if free <= 0:
             return math.inf
-        interval = self.span / allowed
-        ready = max(now, self._tat - (min(self.burst, allowed) - 1) * interval)
+        ready = now
+        if self.burst < self.count:  # paced: GCRA after the burst
+            interval = self.span / allowed
+            ready = max(now, self._tat - (min(self.burst, allowed) - 1) * interval)
         if len(self._log) >= free:
             # The send ``free`` places back must leave the window first.
             ready = max(ready, self._log[-free] + self.span)
@@ -75,13 +79,22 @@ class SlidingWindow:
 
     def reserve(self, now: float) -> None:
         self.in_flight += 1
-        self._tat = max(self._tat, now) + self.span / self.allowed
+        if self.burst < self.count:
+            self._tat = max(self._tat, now) + self.span / self.allowed
 
     def confirm(self, now: float, counted: bool = True) -> None:
         """The answer arrived: log the send (unless Telegram refused it uncounted)."""
         self.in_flight = max(0, self.in_flight - 1)
         if counted:
             self._log.append(now)
+
+    def resize(self, count: int, span: float) -> None:
+        """Allow ``count`` sends per ``span`` from now on, keeping what was sent."""
+        if count != self.count:
+            self._log = deque(self._log, maxlen=count)
+            self.burst = count if self.burst == self.count else min(self.burst, count)
+            self.count = count
+        self.span = span
 
     def sent_since(self, since: float) -> int:
         return sum(1 for t in self._log if t >= since)
@@ -90,51 +103,50 @@ class SlidingWindow:
         return self.in_flight == 0 and (not self._log or self._log[-1] + self.span <= now)
 
 
-class TokenBucket:
-    """``burst`` tokens refilled at ``rate * factor`` per second; one send in flight at a time.
+class Bucket:
+    """A private chat's token bucket: ``burst`` sends back to back, then one every
+    ``period`` seconds (GCRA), counted at the answer.
 
-    While a send is in flight no refill is credited: the bucket restarts from
-    the answer, the latest moment Telegram may have counted the send.
+    One send is in flight at a time (a chat's lane sends one at a time anyway),
+    and its slot is renewed only from its answer, the latest moment Telegram may
+    have counted it: the bucket never credits a refill it cannot be sure of.
     """
 
-    __slots__ = ("_paused", "_stamp", "_tokens", "burst", "factor", "rate")
+    __slots__ = ("_tat", "burst", "in_flight", "period")
 
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate
+    def __init__(self, burst: int, period: float) -> None:
         self.burst = burst
-        self.factor = 1.0
-        self._tokens = float(burst)
-        self._stamp = now
-        self._paused = False
+        self.period = period
+        self.in_flight = 0
+        self._tat = -math.inf  # when the bucket is full again
 
-    def _refill(self, now: float) -> None:
-        if now > self._stamp and not self._paused:
-            room = self.burst - self._tokens
-            self._tokens += min(room, (now - self._stamp) * self.rate * self.factor)
-            self._stamp = now
-
-    def ready_at(self, now: float) -> float:
-        if self._paused:
+    def ready_at(self, now: float, spare: int = 0) -> float:
+        """When one more send may start; ``inf`` while one is in flight."""
+        if self.in_flight:
             return math.inf
-        self._refill(now)
-        missing = 1.0 - self._tokens
-        return now if missing <= _EPS else now + missing / (self.rate * self.factor)
+        return max(now, self._tat - (self.burst - 1) * self.period)
 
     def reserve(self, now: float) -> None:
-        self._refill(now)
-        self._tokens -= 1.0
-        self._paused = True
+        self.in_flight += 1
 
     def confirm(self, now: float, counted: bool = True) -> None:
-        self._paused = False
-        self._stamp = max(self._stamp, now)
-        if not counted:
-            self._tokens = min(float(self.burst), self._tokens + 1.0)
+        self.in_flight = max(0, self.in_flight - 1)
+        if counted:
+            self._tat = max(self._tat, now) + self.period
 
-    def drain(self) -> None:
-        """Telegram refused a send here: assume its bucket is empty, whatever ours says."""
-        self._tokens = min(self._tokens, 0.0)
+    def used(self, now: float) -> int:
+        """Tokens the sends of its current burst took (0: the bucket is full)."""
+        if self._tat <= now:
+            return 0
+        return math.ceil((self._tat - now) / self.period - _EPS)
+
+    def drain(self, until: float) -> None:
+        """Telegram refused a send here: from ``until`` on, one send, then its rate."""
+        self._tat = max(self._tat, until + (self.burst - 1) * self.period)
+
+    def reshape(self, burst: int, period: float) -> None:
+        self.burst = burst
+        self.period = period
 
     def idle(self, now: float) -> bool:
-        self._refill(now)
-        return not self._paused and self._tokens >= self.burst
+        return not self.in_flight and self._tat <= now
