@@ -22,8 +22,8 @@ from sluice.gate import Fatal, Flood, Kind, Transient, Unauthorized, Verdict
 
 
 class RetryAfter(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too Many Requests: retry after {retry_after}")
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Too Many Requests: retry after {retry_after:g}")
         self.retry_after = retry_after
 
 
@@ -78,9 +78,13 @@ class FakeTelegram:
     seed: int = 0
     blocked_by: set[tuple[int, int]] = field(default_factory=set)  # (bot, chat) pairs
     revoked: set[int] = field(default_factory=set)  # bots whose token is refused
+    # Telegram's time runs this many times faster than the loop's: a test on real time
+    # sees the model's limits, latencies and retry_after shrunk by it (arrival times
+    # stay in the model's seconds).
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
-        self.flood = FloodModel(self.limits, clock=lambda: asyncio.get_running_loop().time())
+        self.flood = FloodModel(self.limits, clock=self.now)
         self.rng = random.Random(self.seed)
         self.accepted: list[Accepted] = []
         self.by_chat: dict[int, list[object]] = defaultdict(list)
@@ -89,16 +93,20 @@ class FakeTelegram:
         self.refused_at: list[tuple[int, int, float]] = []  # (bot, chat, when)
         self.calls = 0
 
+    def now(self) -> float:
+        """Telegram's clock, in the model's seconds."""
+        return asyncio.get_running_loop().time() * self.scale
+
     async def send(self, bot: int, chat: int, payload: object) -> object:
         self.calls += 1
-        await asyncio.sleep(self.up())
+        await asyncio.sleep(self.up() / self.scale)
         try:
             return self._arrive(bot, chat, payload)
         finally:
-            await asyncio.sleep(self.down())
+            await asyncio.sleep(self.down() / self.scale)
 
     def _arrive(self, bot: int, chat: int, payload: object) -> object:
-        now = asyncio.get_running_loop().time()
+        now = self.now()
         if bot in self.revoked:
             raise BadToken("Unauthorized")
         if self.p5xx and self.rng.random() < self.p5xx:
@@ -114,7 +122,7 @@ class FakeTelegram:
             if verdict.scope == "injected":
                 self.r429_injected += 1
             self.refused_at.append((bot, chat, now))
-            raise RetryAfter(verdict.retry_after)
+            raise RetryAfter(verdict.retry_after / self.scale)
         self.accepted.append(Accepted(bot, chat, payload, now))
         self.by_chat[chat].append(payload)
         return payload

@@ -12,9 +12,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendMessage
 
+from sluice.broadcasts import Outcome
+from sluice.broadcasts.aiogram import broadcast_messages, status_message
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.gate import Gate, Outcome, Priority, sending_as
-from sluice.integrations.aiogram import GateMiddleware, broadcast_messages, status_message
+from sluice.gate import Gate, Priority, sending_as
+from sluice.integrations.aiogram import GateMiddleware
 from sluice.limits import TelegramLimits
 from support import BOT_A, BOT_B, TOKEN_A, TOKEN_B, Sim
 

@@ -105,7 +105,7 @@ async def test_refusals_arrive_as_ptb_raised_them(app: PtbApp, sim: Sim, gate: G
     with pytest.raises(BadRequest, match="Chat not found"):
         await app.bot.send_message(987654321, "hi")
     assert gate.health()[f"bot:{BOT_A}"]["failures"] == 2  # both went through the gate
-    assert not gate.account(BOT_A).quarantined
+    assert not gate.account(BOT_A).paused
 
 
 async def test_polling_and_other_methods_are_not_gated(app: PtbApp, sim: Sim, gate: Gate) -> None:

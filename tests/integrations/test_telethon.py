@@ -238,7 +238,7 @@ def test_peer_flood_pauses_the_account_and_is_not_worked_around() -> None:
 
     gate = run(scenario())
     assert log == []  # B did not step in, and the paused A sent nothing more
-    assert gate.account(A).quarantined
+    assert gate.account(A).paused
 
 
 def test_a_ban_in_one_channel_is_raised_and_not_failed_over() -> None:
@@ -255,7 +255,7 @@ def test_a_ban_in_one_channel_is_raised_and_not_failed_over() -> None:
 
     gate = run(scenario())
     assert log == []
-    assert not gate.account(A).quarantined  # only that channel refuses A
+    assert not gate.account(A).paused  # only that channel refuses A
 
 
 def test_a_revoked_session_fails_over_like_a_revoked_token() -> None:
@@ -269,12 +269,12 @@ def test_a_revoked_session_fails_over_like_a_revoked_token() -> None:
         assert await pool.call(send(-1001, "post"), chat_id=-1001, accounts=[A, B]) == "b"
         with pytest.raises(NoAccountAvailable) as raised:
             await pool.call(send(-1001, "again"), chat_id=-1001, accounts=[A])
-        assert "quarantined" in str(raised.value)
+        assert "paused" in str(raised.value)
         return gate
 
     gate = run(scenario())
     assert [(s.client, s.text) for s in log] == [("b", "post")]
-    assert gate.account(A).quarantined
+    assert gate.account(A).paused
 
 
 def test_a_dead_session_of_an_account_with_others_costs_only_that_session() -> None:
@@ -292,7 +292,7 @@ def test_a_dead_session_of_an_account_with_others_costs_only_that_session() -> N
     gate, pool = run(scenario())
     assert [s.client for s in log] == ["alive", "alive", "alive"]
     assert pool.clients_for(A) == [alive]
-    assert not gate.account(A).quarantined
+    assert not gate.account(A).paused
 
 
 def test_one_chat_is_one_lane_however_it_is_spelled() -> None:

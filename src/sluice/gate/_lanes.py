@@ -1,127 +1,56 @@
-"""Calls, lanes and the ready queue the gate picks from.
+"""Lanes and the ready queue an account's scheduler picks from.
 
-A lane is the FIFO of calls for one (account, chat): only its head may be in
-flight, which is what keeps a chat's messages in order across 429s, retries
-and failover. Lanes whose head may go now wait in the :class:`ReadyQueue`,
-ordered by priority, then round-robin between flows (two broadcasts share the
-bot fairly), then by submission order.
+A lane is the FIFO of calls for one (account, chat): only its head may be
+admitted, which is what keeps a chat's messages in order across 429s,
+retries and failover. Lanes whose head may go now wait in the
+:class:`ReadyQueue`, ordered by priority, then round-robin between flows (two
+broadcasts share the bot fairly), then longest remaining work first (a group
+with fifteen messages at twenty a minute must start before a hundred chats
+with one message each, or it alone will end the whole late), then by
+submission order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Hashable
-from enum import IntEnum
 
-from sluice.limits import AdaptiveRate, SlidingWindow, TokenBucket
+from sluice.gate._call import Call
 
-__all__ = ["Call", "Lane", "Priority", "ReadyQueue"]
-
-
-class Priority(IntEnum):
-    """Replies to a user go first; broadcasts last."""
-
-    INTERACTIVE = 0
-    DEFAULT = 1
-    BULK = 2
-
-
-class Call:
-    """One call waiting in, or sent from, a lane."""
-
-    __slots__ = (
-        "accounts",
-        "flow",
-        "future",
-        "granted",
-        "lane",
-        "limited",
-        "method",
-        "paid",
-        "priority",
-        "seq",
-        "slot",
-        "tries",
-    )
-
-    def __init__(
-        self,
-        seq: int,
-        priority: Priority,
-        flow: Hashable,
-        paid: bool,
-        method: str,
-        accounts: tuple[int, ...] = (),
-        limited: bool = True,
-    ) -> None:
-        self.seq = seq
-        self.accounts = accounts  # the accounts allowed to serve it
-        self.limited = limited  # counts against the send limits (not only the flood ledger)
-        self.priority = priority
-        self.flow = flow
-        self.paid = paid
-        self.method = method
-        self.future: asyncio.Future[None] | None = None
-        self.lane: Lane | None = None
-        self.granted = False  # its turn came: it holds its place until settled
-        # The account window holding a slot for this call while it is in flight.
-        self.slot: SlidingWindow | None = None
-        self.tries = 0  # 429s received
-
-    @property
-    def movable(self) -> bool:
-        """It may be served by another account (failover)."""
-        return len(self.accounts) > 1
+__all__ = ["Lane", "ReadyQueue"]
 
 
 class Lane:
     """The calls of one (account, chat), oldest first; only the head is ever sent."""
 
-    __slots__ = (
-        "account",
-        "adaptive",
-        "busy",
-        "chat",
-        "key",
-        "limiter",
-        "own",
-        "queue",
-        "queued",
-        "retry_at",
-    )
+    __slots__ = ("busy", "chat", "key", "own", "queue", "queued", "retry_at", "spacing")
 
-    def __init__(
-        self,
-        account: Hashable,
-        chat: Hashable | None,
-        limiter: SlidingWindow | TokenBucket | None,
-        adaptive: AdaptiveRate,
-        key: Hashable = None,
-    ) -> None:
-        self.account = account
+    def __init__(self, chat: Hashable | None, key: Hashable = None, spacing: float = 0.0) -> None:
         self.chat = chat
+        self.spacing = spacing  # seconds its chat's limit puts between two of its messages
         self.key = chat if key is None else key  # where the scheduler keeps it
         self.own = key is not None  # a lane of one call that orders nothing
-        self.limiter = limiter
-        self.adaptive = adaptive
         self.queue: deque[Call] = deque()
-        self.busy = False  # the head is in flight
+        self.busy = False  # the head is admitted or sending
         self.queued = False  # in the ready queue or the timer heap
-        self.retry_at = 0.0  # backoff after a transient failure
+        self.retry_at = 0.0  # not before: a 429's retry_after, a backoff, a closed chat
 
     @property
     def head(self) -> Call | None:
         return self.queue[0] if self.queue else None
 
+    @property
+    def remaining(self) -> float:
+        """The least time its chat's limit needs for what the lane holds."""
+        return len(self.queue) * self.spacing
+
     def insert(self, call: Call) -> None:
         """Add a call in submission order (a call failing over may be older than ours).
 
-        A call in flight keeps its place at the head: nothing overtakes what is on the wire.
+        A busy head keeps its place: nothing overtakes what is on the wire.
         """
-        call.lane = self
         if not self.queue or self.queue[-1].seq < call.seq:
             self.queue.append(call)
             return
@@ -138,8 +67,8 @@ class ReadyQueue:
     __slots__ = ("_levels", "_size")
 
     def __init__(self) -> None:
-        # priority -> flow -> heap of (seq, tie-breaker, lane)
-        self._levels: dict[int, OrderedDict[Hashable, list[tuple[int, int, Lane]]]] = {}
+        # priority -> flow -> heap of (-remaining, seq, tie-breaker, lane)
+        self._levels: dict[int, OrderedDict[Hashable, list[tuple[float, int, int, Lane]]]] = {}
         self._size = 0
 
     def __len__(self) -> int:
@@ -151,25 +80,29 @@ class ReadyQueue:
         heap = flows.get(head.flow)
         if heap is None:
             heap = flows[head.flow] = []
-        heapq.heappush(heap, (head.seq, id(lane), lane))
+        heapq.heappush(heap, (-lane.remaining, head.seq, id(lane), lane))
         lane.queued = True
         self._size += 1
 
-    def _best(self) -> OrderedDict[Hashable, list[tuple[int, int, Lane]]] | None:
-        best = None
+    def restore(self, lane: Lane) -> None:
+        """Put back a lane just taken, first of its priority, as if never taken (the
+        limiter said the account must wait: its turn is not lost)."""
+        self.push(lane)
+        self._levels[int(lane.queue[0].priority)].move_to_end(lane.queue[0].flow, last=False)
+
+    def _best(self) -> OrderedDict[Hashable, list[tuple[float, int, int, Lane]]] | None:
         for priority in sorted(self._levels):
             flows = self._levels[priority]
             if flows:
-                best = flows
-                break
-        return best
+                return flows
+        return None
 
     def peek(self) -> Lane | None:
         flows = self._best()
         if flows is None:
             return None
         heap = next(iter(flows.values()))
-        return heap[0][2]
+        return heap[0][3]
 
     def pop(self) -> Lane | None:
         """The next lane: best priority, next flow in turn, oldest head."""
@@ -177,7 +110,7 @@ class ReadyQueue:
         if flows is None:
             return None
         flow, heap = next(iter(flows.items()))
-        _, _, lane = heapq.heappop(heap)
+        lane = heapq.heappop(heap)[3]
         if heap:
             flows.move_to_end(flow)
         else:

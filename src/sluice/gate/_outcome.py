@@ -51,7 +51,7 @@ class Transient:
 
 @dataclass(frozen=True, slots=True)
 class Unauthorized:
-    """401: the token is revoked or wrong; the account must be quarantined."""
+    """401: the token is revoked or wrong; the account is paused and calls fail over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +116,7 @@ def account_restricted(
         "sluice paused it and will not work around it",
         method=method,
         chat_id=chat_id,
+        reasons={label: pause_reason(verdict)},
     )
 
 

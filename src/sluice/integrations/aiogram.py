@@ -24,10 +24,9 @@ except ImportError as error:
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiogram import methods as aiogram_methods
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
@@ -43,7 +42,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import EditMessageText, SendMessage, TelegramMethod
+from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, User
 
@@ -51,24 +50,20 @@ from sluice._exceptions import ConfigError
 from sluice._redact import redact_exception
 from sluice.accounts import Account
 from sluice.gate import (
-    BroadcastProgress,
-    BroadcastReport,
-    DistributedGate,
     Fatal,
     Flood,
     Gate,
     Kind,
     Priority,
-    StatusMessage,
     Transient,
     Unauthorized,
     Verdict,
-    broadcast,
     chat_key,
+    current_flow,
+    current_priority,
     is_send_like,
     sending_as,
 )
-from sluice.gate._context import current_flow, current_priority
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -76,10 +71,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GateMiddleware",
     "InteractiveMiddleware",
-    "aiogram_sender",
-    "broadcast_messages",
     "classify_aiogram",
-    "status_message",
     "wait_until_reachable",
 ]
 
@@ -113,7 +105,7 @@ class GateMiddleware(BaseRequestMiddleware):
         timeout: default deadline in seconds for each call, waits and retries included.
     """
 
-    def __init__(self, gate: Gate | DistributedGate, *, timeout: float | None = None) -> None:
+    def __init__(self, gate: Gate, *, timeout: float | None = None) -> None:
         self.gate = gate
         self.timeout = timeout
 
@@ -138,8 +130,8 @@ class GateMiddleware(BaseRequestMiddleware):
                 account=bot.id,
                 chat_id=chat_key(getattr(method, "chat_id", None)),
                 method=name,
-                priority=current_priority.get(),
-                flow=current_flow.get(),
+                priority=current_priority(),
+                flow=current_flow(),
                 timeout=self.timeout,
                 paid=bool(getattr(method, "allow_paid_broadcast", False)),
                 classifier=classify_aiogram,
@@ -164,75 +156,6 @@ class InteractiveMiddleware(BaseMiddleware):
     ) -> Any:
         with sending_as(Priority.INTERACTIVE):
             return await handler(event, data)
-
-
-async def broadcast_messages(
-    bot: Bot,
-    chat_ids: Iterable[Hashable],
-    message: str | Callable[[Any], TelegramMethod[Any]],
-    *,
-    progress: Callable[[BroadcastProgress], Any] | None = None,
-    priority: Priority = Priority.BULK,
-    flow: Hashable = None,
-) -> BroadcastReport:
-    """Send ``message`` (a text, or a factory of a method per chat) to every chat.
-
-    The bot's session must carry :class:`GateMiddleware`. Returns a report with
-    every recipient's outcome: delivered, blocked the bot, chat not found, ...
-    """
-
-    def method_for(chat_id: Any) -> TelegramMethod[Any]:
-        if isinstance(message, str):
-            return SendMessage(chat_id=chat_id, text=message)
-        return message(chat_id)
-
-    async def send(chat_id: Any) -> Any:
-        return await bot(method_for(chat_id))
-
-    return await broadcast(
-        send,
-        chat_ids,
-        classify=classify_aiogram,
-        progress=progress,
-        priority=priority,
-        flow=flow,
-    )
-
-
-def aiogram_sender(bots: Mapping[int, Bot]) -> Callable[[int, dict[str, Any], int], Awaitable[Any]]:
-    """A sender for :class:`~sluice.jobs.DurableBroadcasts`: ``message`` names a Bot API
-    method and its parameters (``{"method": "sendMessage", "text": "..."}``; the method
-    defaults to sendMessage), sent to each chat by the bot with that id."""
-
-    async def send(bot_id: int, message: dict[str, Any], chat_id: int) -> Any:
-        params = dict(message)
-        name = str(params.pop("method", "sendMessage"))
-        found = getattr(aiogram_methods, name[:1].upper() + name[1:], None)
-        if not (isinstance(found, type) and issubclass(found, TelegramMethod)):
-            raise ValueError(f"{name!r} is not a Bot API method aiogram knows")
-        build: Callable[..., TelegramMethod[Any]] = found
-        return await bots[bot_id](build(chat_id=chat_id, **params))
-
-    return send
-
-
-def status_message(
-    bot: Bot, chat_id: int | str, message_id: int, *, initial: str = "", **edit: Any
-) -> StatusMessage:
-    """A :class:`~sluice.gate.StatusMessage` editing one message's text with ``bot``.
-
-    Extra keyword arguments (``parse_mode``, ``reply_markup``, ...) go to every edit.
-    """
-
-    async def apply(text: str) -> None:
-        try:
-            await bot(EditMessageText(chat_id=chat_id, message_id=message_id, text=text, **edit))
-        except TelegramBadRequest as exc:
-            # The text already shows (a retried edit landed, or the user saw it): done.
-            if "message is not modified" not in exc.message:
-                raise
-
-    return StatusMessage(apply, initial=initial)
 
 
 async def wait_until_reachable(

@@ -47,9 +47,10 @@ from sluice.gate import (
     Unauthorized,
     Verdict,
     chat_key,
+    current_flow,
+    current_priority,
     is_send_like,
 )
-from sluice.gate._context import current_flow, current_priority
 
 __all__ = ["GateRateLimiter", "RateLimitArgs", "classify_ptb"]
 
@@ -164,8 +165,8 @@ class GateRateLimiter(BaseRateLimiter[RateLimitArgs]):
             account=self.bot_id,
             chat_id=chat_key(data.get("chat_id")),
             method=endpoint,
-            priority=overrides.get("priority", current_priority.get()),
-            flow=overrides.get("flow", current_flow.get()),
+            priority=overrides.get("priority", current_priority()),
+            flow=overrides.get("flow", current_flow()),
             timeout=overrides.get("timeout", self.timeout),
             paid=bool(data.get("allow_paid_broadcast", False)),
             classifier=classify_ptb,

@@ -48,8 +48,9 @@ from sluice.gate import (
     Unauthorized,
     Verdict,
     chat_key,
+    current_flow,
+    current_priority,
 )
-from sluice.gate._context import current_flow, current_priority
 
 __all__ = ["TelethonPool", "classify_telethon"]
 
@@ -335,8 +336,8 @@ class TelethonPool:
             account=allowed,
             chat_id=_chat_key(chat_id),
             method=method,
-            priority=current_priority.get() if priority is None else priority,
-            flow=current_flow.get() if flow is None else flow,
+            priority=current_priority() if priority is None else priority,
+            flow=current_flow() if flow is None else flow,
             timeout=self.timeout if timeout is None else timeout,
             paid=paid,
             limited=limited,
