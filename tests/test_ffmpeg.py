@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice import SluiceError
+from sluice import ConfigError, SluiceError
 from sluice._ffmpeg import (
     MediaError,
     analyse_audio,
@@ -167,5 +167,5 @@ async def test_truncated_audio_decodes_what_is_there(tmp_path: Path) -> None:
 async def test_make_tone_audio_refuses_impossible_requests(
     tmp_path: Path, spans: list[tuple[float, float]], total: float, fmt: AudioFormat
 ) -> None:
-    with pytest.raises(ValueError, match=r"must|not a format"):
+    with pytest.raises(ConfigError, match=r"must|not a format"):
         await make_tone_audio(tmp_path / "x", spans, total, fmt)

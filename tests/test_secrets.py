@@ -13,10 +13,12 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError
 
 from sluice import NoAccountAvailable, RetriesExhausted, install_log_redaction
-from sluice.accounts import MTProtoCredential, load_settings
+from sluice.accounts import MTProtoCredential
+from sluice.broadcasts.aiogram import broadcast_messages
+from sluice.config import load_settings
 from sluice.emulator import EmulatorServer
 from sluice.gate import Gate, RetryPolicy
-from sluice.integrations.aiogram import GateMiddleware, broadcast_messages
+from sluice.integrations.aiogram import GateMiddleware
 from support import Sim
 
 SECRET = "SeCrEt-tOkEn-FoR-ReDaCtIoN-TeSt-123"  # 35 characters, obviously fake

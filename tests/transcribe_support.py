@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sluice.accounts import load_settings
 from sluice.apps.transcribe import TranscribeApp, load_provider_settings, open_app
+from sluice.config import load_settings
 from sluice.emulator import EmulatorServer
 from support import BOT_A, TOKEN_A, Sim
 
@@ -91,5 +91,5 @@ async def send_again(sim: Sim, user_id: int, file_unique_id: str) -> dict[str, A
 
 
 async def stt_stats(sim: Sim) -> dict[str, Any]:
-    result: dict[str, Any] = (await sim.client.get("/_sim/stt/stats")).json()
+    result: dict[str, Any] = (await sim.http.get("/_sim/stt/stats")).json()
     return result

@@ -20,16 +20,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluice._exceptions import SluiceError
+from sluice._exceptions import MediaError
 
 __all__ = [
     "AudioAnalysis",
     "MediaError",
     "analyse_audio",
+    "failure_reason",
     "ffmpeg_path",
     "probe_duration",
     "run_ffmpeg",
     "sound_spans",
+    "spans_between_silences",
 ]
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
@@ -37,23 +39,6 @@ _TIME = re.compile(r"time=(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _SILENCE = re.compile(r"silence_(start|end): (-?\d+(?:\.\d+)?(?:e-?\d+)?)")
 # ffmpeg's last lines say why it failed; banner and stream listings do not.
 _NOISE = ("Input #", "Output #", "Stream #", "Duration:", "Metadata:", "encoder", "size=", "  ")
-
-
-class MediaError(SluiceError):
-    """ffmpeg could not decode a file: it is corrupt, truncated or not audio or video.
-
-    ``path`` is the file; ``detail`` is ffmpeg's own explanation. Also raised,
-    with its own message, when there is no ffmpeg to run at all.
-    """
-
-    def __init__(self, path: Path | str, detail: str, *, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or f"corrupt or unsupported media: {Path(path).name}: {detail}; "
-            "check that the file is a complete audio or video recording"
-        )
-        self.path = Path(path)
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +98,8 @@ def _seconds(match: re.Match[str]) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def _why(stderr: str) -> str:
+def failure_reason(stderr: str) -> str:
+    """Why ffmpeg failed, from its last meaningful line of stderr."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     meaningful = [line for line in lines if not line.startswith(_NOISE)]
     return meaningful[-1] if meaningful else "ffmpeg decoded no audio"
@@ -131,7 +117,7 @@ async def probe_duration(path: Path | str) -> float:
     if match is not None:
         return _seconds(match)
     if "Input #" not in stderr:
-        raise MediaError(path, _why(stderr))
+        raise MediaError(path, failure_reason(stderr))
     return (await _decode(path, [])).duration
 
 
@@ -163,12 +149,13 @@ async def _decode(path: Path | str, filters: list[str]) -> AudioAnalysis:
     )  # fmt: skip
     times = list(_TIME.finditer(stderr))
     if returncode != 0 or not times:
-        raise MediaError(path, _why(stderr))
+        raise MediaError(path, failure_reason(stderr))
     duration = _seconds(times[-1])
-    return AudioAnalysis(duration, _spans(stderr, duration))
+    return AudioAnalysis(duration, spans_between_silences(stderr, duration))
 
 
-def _spans(stderr: str, duration: float) -> list[tuple[float, float]]:
+def spans_between_silences(stderr: str, duration: float) -> list[tuple[float, float]]:
+    """The spans with sound, from the ``silencedetect`` lines of ffmpeg's stderr."""
     silences: list[tuple[float, float]] = []
     start: float | None = None
     for kind, value in _SILENCE.findall(stderr):

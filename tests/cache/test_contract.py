@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice import ConfigError
 from sluice.cache import Cache, content_key, file_key
 from sluice.cache._open import open_cache
 
@@ -157,7 +158,7 @@ async def test_clear_forgets_everything(make_cache: CacheFactory, clock: Clock) 
 async def test_none_is_not_a_value(make_cache: CacheFactory, clock: Clock) -> None:
     cache = make_cache(clock=clock)
     await cache.setup()
-    with pytest.raises(ValueError, match="None"):
+    with pytest.raises(ConfigError, match="None"):
         await cache.put("k", "a", None)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from sluice.accounts import load_settings
 from sluice.apps.worker import open_worker
+from sluice.config import load_settings
 from sluice.limits import TelegramLimits
 
 

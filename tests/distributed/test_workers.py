@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
+from sluice.broadcasts import DurableBroadcasts, sharded_broadcast
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.jobs import DurableBroadcasts, JobQueue, open_backend, sharded_broadcast
+from sluice.jobs import JobQueue, open_backend
 from sluice.store import Store
 from support import TOKEN_A, TOKEN_B, Sim
 

@@ -338,3 +338,13 @@ async def test_many_chats_are_read_in_one_call(http: httpx.AsyncClient, sim: Sim
     assert_error(empty, 400, "Bad Request: chat_ids must list 1..10000 chats")
     unknown = await http.post("/_sim/chats/messages", json={"chat_ids": [ids[0], 424242]})
     assert_error(unknown, 400, "Bad Request: chat not found")
+
+
+async def test_the_python_client_raises_what_the_emulator_refused(sim: Sim) -> None:
+    from sluice import EmulatorError
+
+    with pytest.raises(EmulatorError, match="user 424242 not found"):
+        await sim.start(BOT_A, 424242)
+    ids = await sim.users(2, start_bot_id=BOT_A)
+    assert await sim.texts_of(ids) == {ids[0]: [], ids[1]: []}  # no bot message yet
+    assert (await sim.config())["limits"]["bot"] == "30/1"

@@ -100,10 +100,10 @@ class Cache(ABC):
         A value larger than the whole cap is not stored.
         """
         if value is None:
-            raise ValueError("None cannot be cached: it means 'absent'")
+            raise ConfigError("None cannot be cached: it means 'absent'")
         ttl = self.default_ttl if ttl is None else ttl
         if ttl is not None and not ttl > 0:
-            raise ValueError(f"ttl must be positive, got {ttl!r}")
+            raise ConfigError(f"ttl must be positive, got {ttl!r}")
         data = encode(value)
         if len(data.encode()) > self.max_bytes:
             return

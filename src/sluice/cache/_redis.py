@@ -34,8 +34,8 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from sluice._exceptions import ConfigError
+from sluice._redis import connect, delete_prefixed, shown_url
 from sluice.cache._base import Cache
-from sluice.jobs._redis_client import connect, delete_prefixed, shown_url
 
 __all__ = ["RedisCache"]
 

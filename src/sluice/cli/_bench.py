@@ -57,6 +57,9 @@ def broadcast(
     contender: Annotated[
         list[str] | None, typer.Option(help="Run only this contender (repeatable).")
     ] = None,
+    speed: Annotated[
+        float, typer.Option(help="The emulator's speed: 1 is Telegram's own pace.", min=1)
+    ] = 10.0,
 ) -> None:
     """sluice vs python-telegram-bot vs the common aiogram recipes, scenario by scenario."""
     import asyncio
@@ -69,18 +72,30 @@ def broadcast(
             raise typer.Exit(2)
     with _progress.status("starting") as status:
         results = asyncio.run(
-            module.run_all(scenario, contender, module.SPEED, lambda text: status.update(text))
+            module.run_all(scenario, contender, speed, lambda text: status.update(text))
         )
     _emit(module.as_json(results), as_json, module.as_markdown(results))
 
 
 @bench_app.command("overhead")
-def overhead(as_json: JsonFlag = False) -> None:
+def overhead(
+    as_json: JsonFlag = False,
+    redis: Annotated[
+        str | None, typer.Option(help="Also measure the gate on a RedisLimiter at this URL.")
+    ] = None,
+) -> None:
     """The gate alone: calls per second with a null transport and no limits."""
     module = _load("overhead")
     with _progress.status("measuring the gate's own cost per call"):
-        result = module.run()
-    _emit(result, as_json, f"gate overhead: {result['calls_per_s']:,.0f} calls/s on one core")
+        result = module.run(redis)
+    lines = [f"gate overhead, memory limiter: {result['calls_per_s']:,.0f} calls/s on one core"]
+    if "redis" in result:
+        shared = result["redis"]
+        lines.append(
+            f"gate overhead, Redis limiter: {shared['calls_per_s']:,.0f} calls/s, "
+            f"{shared['round_trips_per_call']:.3f} round trips a call"
+        )
+    _emit(result, as_json, "\n".join(lines))
 
 
 @bench_app.command("jobs")

@@ -18,20 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from aiogram import Bot, Dispatcher, F
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.gate import BroadcastProgress, Gate, Priority, sending_as
-from sluice.integrations.aiogram import GateMiddleware, InteractiveMiddleware, broadcast_messages
+from sluice.accounts import BotToken
+from sluice.broadcasts import BroadcastProgress
+from sluice.broadcasts.aiogram import broadcast_messages
+from sluice.config import Settings
+from sluice.emulator import EmulatorConfig, EmulatorServer, Limits, Sim
+from sluice.gate import Gate, Priority, sending_as
+from sluice.integrations.aiogram import InteractiveMiddleware
 from sluice.limits import TelegramLimits
+from sluice.runtime import aiogram_session, open_gate
 
 __all__ = ["BotRun", "DemoReport", "run_demo"]
 
@@ -88,39 +90,14 @@ class DemoReport:
         return self.lost == 0 and self.order_violations == 0 and self.r429_limit == 0
 
 
-class _Sim:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def post(self, path: str, **body: Any) -> Any:
-        response = await self.http.post(f"/_sim/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
-
-    async def users(self, bot_id: int, count: int) -> list[int]:
-        made = await self.post(
-            "users/batch", count=count, first_name="user", language_code="en", start_bot_id=bot_id
-        )
-        return [int(user_id) for user_id in made["ids"]]
-
-    async def bot_texts(self, chats: list[int]) -> dict[int, list[str]]:
-        found = await self.post("chats/messages", chat_ids=chats)
-        return {
-            int(chat): [m.get("text") or "" for m in messages if m["sender"]["type"] == "bot"]
-            for chat, messages in found.items()
-        }
-
-
 async def _pinger(
-    sim: _Sim, bot_id: int, chat: int, sent: dict[int, float], stop: asyncio.Event, speed: float
+    sim: Sim, bot_id: int, chat: int, sent: dict[int, float], stop: asyncio.Event, speed: float
 ) -> None:
     number = 0
     while not stop.is_set():
         number += 1
         sent[number] = time.monotonic()
-        await sim.post(
-            "send", chat_id=chat, from_user_id=chat, bot_id=bot_id, text=f"/ping {number}"
-        )
+        await sim.send(chat, f"/ping {number}", bot_id=bot_id)
         with contextlib.suppress(TimeoutError):
             # Slower than the chat's own limit (1/s sustained): every ping can be answered.
             await asyncio.wait_for(stop.wait(), PING_EVERY / speed)
@@ -158,18 +135,24 @@ async def run_demo(
     limits = Limits(speed=speed)
     async with (
         EmulatorServer(EmulatorConfig(limits=limits, seed=7)) as server,
-        httpx.AsyncClient(base_url=server.url, trust_env=False) as http,
+        Sim.connect(server.url) as sim,
     ):
-        sim = _Sim(http)
         console.print(
             f"[bold]sluice demo[/] - Telegram emulator at {server.url} (limits x{speed:g})"
         )
         with console.status(f"creating {3 * users_per_bot:,} users who start the bots"):
-            audiences = {bot_id: await sim.users(bot_id, users_per_bot) for bot_id in DEMO_BOTS}
-            (pinger_chat,) = await sim.users(next(iter(DEMO_BOTS)), 1)
-        gate = Gate(limits=TelegramLimits(speed=speed))
-        session = AiohttpSession(api=TelegramAPIServer.from_base(server.url))
-        session.middleware(GateMiddleware(gate))
+            audiences = {
+                bot_id: await sim.users(users_per_bot, start_bot_id=bot_id, language_code="en")
+                for bot_id in DEMO_BOTS
+            }
+            (pinger_chat,) = await sim.users(1, start_bot_id=next(iter(DEMO_BOTS)))
+        # What a user's settings would say, with the emulator as TELEGRAM_API_SERVER.
+        settings = Settings(
+            bot_tokens=tuple(BotToken(token) for token in DEMO_BOTS.values()),
+            api_server=server.url,
+        )
+        gate = open_gate(settings, limits=TelegramLimits(speed=speed))
+        session = aiogram_session(settings, gate, api_local=False)
         bots = {bot_id: Bot(token, session=session) for bot_id, token in DEMO_BOTS.items()}
         for bot in bots.values():
             await bot.delete_webhook(drop_pending_updates=True)
@@ -179,13 +162,14 @@ async def run_demo(
             )
         finally:
             await session.close()
+            await gate.aclose()
     _print_report(console, report, speed)
     return report
 
 
 async def _broadcast(
     console: Console,
-    sim: _Sim,
+    sim: Sim,
     gate: Gate,
     bots: dict[int, Bot],
     audiences: dict[int, list[int]],
@@ -241,9 +225,9 @@ async def _broadcast(
     async def storm() -> None:
         # A third of the way in, Telegram refuses sends at random for a while: a flood storm.
         await third.wait()
-        await sim.post("faults", **STORM)
+        await sim.faults(**STORM)
         await asyncio.sleep(STORM_SECONDS / speed)
-        await sim.post("faults", **CALM)
+        await sim.faults(**CALM)
 
     async def broadcast(bot_id: int) -> Any:
         result = await broadcast_messages(
@@ -291,13 +275,13 @@ async def _broadcast(
         if not pinger.done():
             pinger.cancel()
         storm_task.cancel()
-        await sim.post("faults", **CALM)
+        await sim.faults(**CALM)
         await dp.stop_polling()
         await polling
     undelivered = sum(len(r.outcomes) - len(r.delivered) for r in results[: len(bots)])
     report.lost, report.order_violations = await _verify(sim, audiences, digests)
     report.lost = max(report.lost, undelivered)
-    stats = (await sim.http.get("/_sim/stats")).json()["bots"]
+    stats = (await sim.stats())["bots"]
     report.r429_limit = sum(stats[str(b)]["r429"]["limit"] for b in bots)
     report.r429_injected = sum(stats[str(b)]["r429"]["injected"] for b in bots)
     report.broadcast = news
@@ -333,13 +317,13 @@ async def _watch(live: Live, progress: Progress, gate: Gate, runs: dict[int, Bot
 
 
 async def _verify(
-    sim: _Sim, audiences: dict[int, list[int]], digests: dict[int, list[int]]
+    sim: Sim, audiences: dict[int, list[int]], digests: dict[int, list[int]]
 ) -> tuple[int, int]:
     lost = violations = 0
     expected_digest = [f"digest part {n + 1}/{DIGEST_PARTS}" for n in range(DIGEST_PARTS)]
     for bot_id, chats in audiences.items():
         readers = set(digests[bot_id])
-        texts_of = await sim.bot_texts(chats)
+        texts_of = await sim.texts_of(chats)
         for chat in chats:
             texts = texts_of[chat]
             lost += NEWS not in texts

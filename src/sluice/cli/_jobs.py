@@ -19,13 +19,14 @@ from rich.table import Table
 
 from sluice._extras import missing_extra
 from sluice._redact import redact
-from sluice.accounts import load_settings
 from sluice.cli._app import app
+from sluice.config import load_settings
+from sluice.runtime import jobs_url
 
 if TYPE_CHECKING:
     from sluice.jobs import Job, JobQueue
 
-__all__ = ["JOB_STATES", "jobs_backend_url"]
+__all__ = ["JOB_STATES"]
 
 # JobState's values, spelt out so that `sluice --help` needs no jobs extra
 # (tests/test_cli.py checks that they match).
@@ -41,17 +42,6 @@ _err = Console(stderr=True, highlight=False)
 T = TypeVar("T")
 
 
-def jobs_backend_url() -> str:
-    """Where jobs live, by the settings in the environment and ``.env``."""
-    settings = load_settings()
-    if settings.redis_url:
-        return settings.redis_url
-    if settings.database_url:
-        return settings.database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{settings.data_dir / 'sluice.db'}"
-
-
 def _with_queue(action: Callable[[JobQueue], Awaitable[T]]) -> T:
     try:
         from sluice.jobs import JobQueue, open_backend
@@ -59,7 +49,7 @@ def _with_queue(action: Callable[[JobQueue], Awaitable[T]]) -> T:
         raise missing_extra("sluice jobs", "jobs", error) from None
 
     async def main() -> T:
-        backend = open_backend(jobs_backend_url())
+        backend = open_backend(jobs_url(load_settings()))
         try:
             await backend.setup()
             return await action(JobQueue(backend))

@@ -14,7 +14,7 @@ from sluice._extras import missing_extra
 from sluice.cli._app import app, configure_logging
 
 if TYPE_CHECKING:
-    from sluice.accounts import Settings
+    from sluice.config import Settings
 
 run_app = typer.Typer(help="Run one of sluice's bots.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(run_app, name="run")
@@ -40,7 +40,7 @@ def _collect(load: Callable[[], T], problems: list[str]) -> T | None:
 
 
 def _settings(redis: str | None, problems: list[str]) -> Settings | None:
-    from sluice.accounts import load_settings
+    from sluice.config import load_settings
 
     settings = _collect(load_settings, problems)
     if settings is not None and redis:

@@ -23,6 +23,7 @@ except ImportError as error:
     raise _extras.missing_extra("sluice.emulator", "emulator", error) from None
 
 from sluice.emulator._audio import make_tone_audio
+from sluice.emulator._client import Sim
 from sluice.emulator._config import (
     EmulatorConfig,
     Faults,
@@ -42,6 +43,7 @@ __all__ = [
     "Faults",
     "Limits",
     "Rate",
+    "Sim",
     "SttConfig",
     "SttFaults",
     "SttProvider",

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
+from sluice._exceptions import ConfigError
 from sluice._ffmpeg import MediaError, ffmpeg_path
 
 __all__ = ["AUDIO_FORMATS", "AudioFormat", "make_tone_audio"]
@@ -81,15 +82,15 @@ def _repeat(chunk: bytes, samples: int) -> Iterator[bytes]:
 
 def _check(spans: Sequence[tuple[float, float]], total: float, fmt: str) -> None:
     if fmt not in AUDIO_FORMATS:
-        raise ValueError(
+        raise ConfigError(
             f"{fmt!r} is not a format make_tone_audio writes: use one of {AUDIO_FORMATS}"
         )
     if not (total > 0 and math.isfinite(total)):
-        raise ValueError(f"total must be a positive number of seconds, got {total}")
+        raise ConfigError(f"total must be a positive number of seconds, got {total}")
     previous = 0.0
     for start, end in spans:
         if not previous <= start < end <= total:
-            raise ValueError(
+            raise ConfigError(
                 f"span ({start}, {end}) must start after the previous one ended ({previous}), "
                 f"end after it starts and lie within [0, {total}]"
             )

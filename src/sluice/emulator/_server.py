@@ -12,6 +12,7 @@ from types import TracebackType
 
 import uvicorn
 
+from sluice._exceptions import ConfigError
 from sluice._redact import RedactingFilter
 from sluice.emulator._app import create_app
 from sluice.emulator._config import EmulatorConfig
@@ -70,7 +71,7 @@ class EmulatorServer:
         """
         dialect = DIALECTS.get(provider)
         if dialect is None:
-            raise ValueError(
+            raise ConfigError(
                 f"{provider!r} is not a provider: expected one of {', '.join(DIALECTS)}"
             )
         return self.url + dialect.base

@@ -2,9 +2,10 @@
 
 A :class:`JobQueue` runs handlers per job kind on a :class:`JobBackend`: SQL
 (SQLite by default, PostgreSQL by URL) or Redis Streams. Jobs survive
-restarts and crashes: leases are renewed while a job runs, and a dead
-worker's jobs run again. Per-user caps, priorities, timeouts, retries with
-backoff, cancellation within a second, deduplication.
+restarts and crashes: leases are renewed while a job runs, workers that are
+present share the jobs fairly, and a dead worker's jobs run again elsewhere
+within seconds. Per-user caps, priorities, timeouts, retries with backoff,
+cancellation within a second, deduplication.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ try:  # the extra this module needs, named if it is missing
 except ImportError as error:
     raise _extras.missing_extra("sluice.jobs", "jobs", error) from None
 
-from sluice.jobs._backend import JobBackend, JobNotFound, QueueFull
-from sluice.jobs._broadcasts import BroadcastStatus, DurableBroadcasts
+from sluice._exceptions import JobNotFound, QueueFull, Retryable
+from sluice.jobs._backend import JobBackend
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
 from sluice.jobs._open import open_backend
-from sluice.jobs._queue import JobContext, JobQueue, Retryable
-from sluice.jobs._shards import shard_of, sharded_broadcast
+from sluice.jobs._queue import JobContext, JobQueue
 
 __all__ = [
-    "BroadcastStatus",
-    "DurableBroadcasts",
     "Job",
     "JobBackend",
     "JobContext",
@@ -39,6 +37,4 @@ __all__ = [
     "QueueFull",
     "Retryable",
     "open_backend",
-    "shard_of",
-    "sharded_broadcast",
 ]

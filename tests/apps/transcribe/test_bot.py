@@ -164,7 +164,7 @@ async def test_a_long_transcript_arrives_as_files_when_asked(
         await eventually(lambda: _has(sim, user, "Done."))
     documents = [m for m in await bot_messages(sim, user) if m.get("media")]
     assert [d["media"]["file_name"] for d in documents] == ["transcript.srt"]
-    srt = (await sim.client.get(f"/_sim/files/{documents[0]['media']['file_unique_id']}")).text
+    srt = (await sim.http.get(f"/_sim/files/{documents[0]['media']['file_unique_id']}")).text
     cues = re.findall(r"00:00:(\d\d,\d{3}) --> 00:00:(\d\d,\d{3})\n(\w+)", srt)
     assert [word for _, _, word in cues] == ["tone12", "tone8"]
     times = [(_seconds(a), _seconds(b)) for a, b, _ in cues]
@@ -272,7 +272,7 @@ async def test_a_90_minute_recording_comes_back_with_every_sound_where_it_is(
         await send_voice(sim, user, audio)
         await eventually(lambda: _has(sim, user, "Done."), within=120)
     (document,) = [m for m in await bot_messages(sim, user) if m.get("media")]
-    srt = (await sim.client.get(f"/_sim/files/{document['media']['file_unique_id']}")).text
+    srt = (await sim.http.get(f"/_sim/files/{document['media']['file_unique_id']}")).text
     cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(\w+)", srt)
     assert [word for *_, word in cues] == ["tone15"] * len(spans)
     for cue, (start, end) in zip(cues, spans, strict=True):

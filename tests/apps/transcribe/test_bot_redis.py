@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.accounts import load_settings
 from sluice.apps.transcribe import TranscribeApp, load_provider_settings, open_app
+from sluice.config import load_settings
 from sluice.emulator import EmulatorServer, make_tone_audio
-from sluice.gate import DistributedGate
 from sluice.limits import RedisLimiter
 from support import BOT_A, Sim
 from transcribe_support import app_env, bot_texts, eventually, running_app, send_voice
@@ -43,7 +42,9 @@ async def jobs_only(env: dict[str, str], namespace: str) -> AsyncIterator[Transc
 
 async def _said(sim: Sim, chat: int, n: int) -> bool:
     texts = await bot_texts(sim, chat)
-    return texts.count(SAID) >= n and texts.count("Done.") >= n
+    # Two processes share the jobs: a later one may find the first one's transcript cached.
+    done = texts.count("Done.") + texts.count("Done (from cache).")
+    return texts.count(SAID) >= n and done >= n
 
 
 async def test_the_poller_and_a_jobs_only_worker_share_the_bots_limits_in_redis(
@@ -58,8 +59,8 @@ async def test_the_poller_and_a_jobs_only_worker_share_the_bots_limits_in_redis(
             running_app(env, namespace=namespace) as poller,
             jobs_only(env, namespace) as worker,
         ):
-            assert isinstance(poller.gate, DistributedGate)
-            assert isinstance(worker.gate, DistributedGate)
+            assert isinstance(poller.gate.limiter, RedisLimiter)
+            assert isinstance(worker.gate.limiter, RedisLimiter)
             for user in users:
                 await send_voice(sim, user, voice)
             for user in users:

@@ -10,8 +10,8 @@ import asyncio
 import json
 import sys
 
-from sluice.accounts import load_settings
 from sluice.apps.transcribe import load_provider_settings, open_app
+from sluice.config import load_settings
 
 
 async def main(env: dict[str, str]) -> None:

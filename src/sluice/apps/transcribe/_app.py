@@ -9,34 +9,25 @@ Bot API server (files up to 2 GB), ``SLUICE_DATA_DIR``, ``SLUICE_DATABASE_URL``,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
-from sluice._exceptions import ConfigError
-from sluice.accounts import Settings
 from sluice.apps.transcribe._bot import TranscribeBot
 from sluice.apps.transcribe._download import MtprotoDownloader
 from sluice.apps.transcribe._failover import Providers
 from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_settings import ProviderSettings, build_providers
-from sluice.cache import Cache, open_cache
-from sluice.gate import DistributedGate, Gate
-from sluice.integrations.aiogram import (
-    GateMiddleware,
-    InteractiveMiddleware,
-    wait_until_reachable,
-)
-from sluice.jobs import JobQueue, open_backend
-from sluice.limits import RedisLimiter
+from sluice.cache import Cache
+from sluice.config import Settings
+from sluice.gate import Gate
+from sluice.integrations.aiogram import InteractiveMiddleware, wait_until_reachable
+from sluice.jobs import JobQueue
+from sluice.runtime import open_runtime
 from sluice.store import Store
 
 if TYPE_CHECKING:  # Telethon is the optional `telethon` extra
@@ -58,7 +49,7 @@ class TranscribeApp:
     store: Store
     cache: Cache
     providers: Providers
-    gate: Gate | DistributedGate
+    gate: Gate
     token_source: str = ""
 
     async def run(
@@ -104,76 +95,40 @@ async def open_app(
     ``api_local``: whether ``TELEGRAM_API_SERVER`` runs in ``--local`` mode (files up
     to 2 GB, read in place); by default it does, as that is why one runs it.
     """
-    if not settings.bot_tokens:
-        raise ConfigError("no bot token: set TELEGRAM_BOT_TOKEN (or BOT_TOKEN)")
-    token = settings.bot_tokens[0]
-    data_dir = Path(settings.data_dir)
-    try:
-        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the data directory {data_dir} (SLUICE_DATA_DIR): {exc.strerror or exc}"
-        ) from None
-    sql_url = settings.database_url or f"sqlite:///{data_dir / 'sluice.db'}"
-    store = Store.open(sql_url, namespace=namespace)
-    await store.setup()
-    backend = open_backend(settings.redis_url or sql_url, namespace=namespace)
-    cache = open_cache(settings.redis_url or sql_url, namespace=namespace)
-    chain = build_providers(providers)
-    # The bot's own limits: shared with every process on the same Redis (more
-    # transcription workers, `sluice run worker` broadcasting as the same bot).
-    local_gate = Gate(settings.accounts())
-    limiter = None
-    gate: Gate | DistributedGate = local_gate
-    if settings.redis_url:
-        limiter = RedisLimiter.from_url(settings.redis_url, namespace=namespace or "sluice")
-        gate = DistributedGate(limiter)
-        for account in settings.accounts():
-            gate.add_account(account)
-    if settings.api_server:
-        local = True if api_local is None else api_local
-        api = TelegramAPIServer.from_base(settings.api_server, is_local=local)
-    else:
-        api = TelegramAPIServer.from_base("https://api.telegram.org")
-    session = AiohttpSession(api=api)
-    session.middleware(GateMiddleware(gate))
-    bot = Bot(token.reveal(), session=session)
-    queue = JobQueue(backend, lease=lease, check_interval=min(0.25, lease / 4))
-    pool = telethon_pool
-    if pool is None and settings.mtproto_credentials and not api.is_local:
-        from sluice.integrations.telethon import TelethonPool
+    async with open_runtime(settings, namespace=namespace, api_local=api_local) as runtime:
+        token = settings.bot_tokens[0]
+        bot = runtime.bot
+        queue = JobQueue(runtime.jobs, lease=lease, check_interval=min(0.25, lease / 4))
+        chain = build_providers(providers)
+        pool = telethon_pool
+        if pool is None and settings.mtproto_credentials and not runtime.session.api.is_local:
+            from sluice.integrations.telethon import TelethonPool
 
-        # MTProto downloads send nothing; their flood waits stay with this process.
-        pool = TelethonPool.from_credentials(
-            local_gate, settings.mtproto_credentials, data_dir=data_dir, bot_token=token
-        )
-        await pool.connect()
-    mtproto = MtprotoDownloader(pool) if pool is not None else None
-    transcriber = Transcriber(chain, cache)
-    handlers = TranscribeBot(
-        bot, store=store, queue=queue, transcriber=transcriber, data_dir=data_dir,
-        owner_ids=tuple(settings.owner_ids), gate=gate, queued_cap=queued_cap,
-        running_cap=running_cap, mtproto=mtproto,
-    )  # fmt: skip
-    dispatcher = Dispatcher()
-    dispatcher.update.outer_middleware(InteractiveMiddleware())
-    dispatcher.include_router(handlers.router)
-    try:
-        yield TranscribeApp(
-            bot, dispatcher, handlers, queue, store, cache, chain, gate, token.source
-        )
-    finally:
-        if pool is not None and telethon_pool is None:
-            await pool.disconnect()
-        await session.close()
-        if limiter is not None:
-            assert isinstance(gate, DistributedGate)
-            await gate.drain()
-            await limiter.aclose()
-        await chain.aclose()
-        await cache.close()
-        await backend.close()
-        await store.close()
+            # MTProto downloads send nothing: outside the send limits, held by floods only.
+            pool = TelethonPool.from_credentials(
+                runtime.gate, settings.mtproto_credentials, data_dir=runtime.data_dir,
+                bot_token=token,
+            )  # fmt: skip
+            await pool.connect()
+        mtproto = MtprotoDownloader(pool) if pool is not None else None
+        transcriber = Transcriber(chain, runtime.cache)
+        handlers = TranscribeBot(
+            bot, store=runtime.store, queue=queue, transcriber=transcriber,
+            data_dir=runtime.data_dir, owner_ids=tuple(settings.owner_ids), gate=runtime.gate,
+            queued_cap=queued_cap, running_cap=running_cap, mtproto=mtproto,
+        )  # fmt: skip
+        dispatcher = Dispatcher()
+        dispatcher.update.outer_middleware(InteractiveMiddleware())
+        dispatcher.include_router(handlers.router)
+        try:
+            yield TranscribeApp(
+                bot, dispatcher, handlers, queue, runtime.store, runtime.cache, chain,
+                runtime.gate, token.source,
+            )  # fmt: skip
+        finally:
+            if pool is not None and telethon_pool is None:
+                await pool.disconnect()
+            await chain.aclose()
 
 
 async def run_transcribe(

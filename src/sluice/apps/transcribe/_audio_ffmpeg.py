@@ -24,7 +24,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluice._ffmpeg import MediaError, _spans, _why, ffmpeg_path, run_ffmpeg
+from sluice._ffmpeg import (
+    MediaError,
+    failure_reason,
+    ffmpeg_path,
+    run_ffmpeg,
+    spans_between_silences,
+)
 
 __all__ = [
     "FLAC",
@@ -92,7 +98,7 @@ async def probe_media(path: Path) -> MediaFacts:
     """The first audio stream of ``path``; :class:`MediaError` if it is corrupt or has none."""
     _, stderr = await run_ffmpeg("-i", str(path))
     if "Input #" not in stderr:
-        raise MediaError(path, _why(stderr))
+        raise MediaError(path, failure_reason(stderr))
     stream = _AUDIO_STREAM.search(stderr)
     if stream is None:
         raise MediaError(
@@ -191,7 +197,7 @@ async def convert(
 
     returncode = await _run_streaming(["-i", str(src), *outputs], hear)
     if returncode != 0:
-        raise MediaError(src, _why("\n".join(tail)))
+        raise MediaError(src, failure_reason("\n".join(tail)))
     if last_time <= 0:
         raise MediaError(
             src,
@@ -199,7 +205,7 @@ async def convert(
             message=f"{src.name} has an audio track with no sound in it: "
             "send a recording that plays",
         )
-    return _spans("\n".join(silence_lines), last_time)
+    return spans_between_silences("\n".join(silence_lines), last_time)
 
 
 async def _run_streaming(args: list[str], hear: Callable[[str], Awaitable[None]]) -> int:
@@ -261,7 +267,7 @@ async def encode_piece(
 async def _write(src: Path, args: list[str]) -> None:
     returncode, stderr = await run_ffmpeg("-loglevel", "error", *args)
     if returncode != 0:
-        raise MediaError(src, _why(stderr))
+        raise MediaError(src, failure_reason(stderr))
 
 
 async def container_times(path: Path) -> tuple[float, float]:
@@ -273,7 +279,7 @@ async def container_times(path: Path) -> tuple[float, float]:
     _, stderr = await run_ffmpeg("-i", str(path))
     found = _DURATION.search(stderr)
     if found is None or found.group(1) is None:
-        raise MediaError(path, _why(stderr))
+        raise MediaError(path, failure_reason(stderr))
     end = _seconds(*found.groups()[:3])
     start = float(found.group(4)) if found.group(4) is not None else 0.0
     return start, end

@@ -45,8 +45,8 @@ from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_errors import AllProvidersFailed, ProviderError
 from sluice.apps.transcribe._render import split_message, to_srt, to_txt, to_vtt, utf16_length
 from sluice.apps.transcribe._texts import FORMATS, t, ui_language
-from sluice.gate import DistributedGate, Gate
-from sluice.integrations.aiogram import status_message
+from sluice.broadcasts.aiogram import status_message
+from sluice.gate import Gate
 from sluice.jobs import JobContext, JobPolicy, JobQueue, JobState, QueueFull, Retryable
 from sluice.store import Store, Users, users_table
 
@@ -120,7 +120,7 @@ class TranscribeBot:
         transcriber: Transcriber,
         data_dir: Path,
         owner_ids: tuple[int, ...] = (),
-        gate: Gate | DistributedGate | None = None,
+        gate: Gate | None = None,
         queued_cap: int = 3,
         running_cap: int = 1,
         max_attempts: int = 5,
@@ -268,7 +268,7 @@ class TranscribeBot:
         lines = [
             f"{label}: {health['requests']} requests, {health['r429']} x 429, "
             f"{float(str(health['success_rate'])) * 100:.0f} % ok"
-            + (f", {health['quarantined']}" if health["quarantined"] else "")
+            + (f", {health['paused']}" if health["paused"] else "")
             for label, health in accounts.items()
         ]
         return "\n\nTelegram:\n" + "\n".join(lines) if lines else ""

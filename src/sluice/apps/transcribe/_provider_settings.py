@@ -1,5 +1,5 @@
 """Which speech-to-text providers to use, read once at start like the rest of sluice's
-settings (:mod:`sluice.accounts._config`): from the environment and a ``.env`` file.
+settings (:mod:`sluice.config`): from the environment and a ``.env`` file.
 
 Per provider (``GROQ``, ``DEEPGRAM``, ``TOGETHER``, ``OPENAI``): ``<P>_API_KEY``,
 and optionally ``<P>_BASE_URL``, ``<P>_MODEL`` and ``<P>_RATE_LIMIT`` (``20/min``).
@@ -37,12 +37,12 @@ from pydantic_settings import (
 
 from sluice._exceptions import ConfigError
 from sluice._redact import register_secret
-from sluice.accounts._config import ExplicitSettings, read_environment
 from sluice.apps.transcribe._circuit import FailoverConfig
 from sluice.apps.transcribe._deepgram import DeepgramProvider
 from sluice.apps.transcribe._failover import Providers
 from sluice.apps.transcribe._openai_compat import CUSTOM, PRESETS, OpenAICompatibleProvider
 from sluice.apps.transcribe._providers import Clock, Provider, RateLimit, Sleep
+from sluice.config import ExplicitSettings, read_environment
 
 __all__ = ["PROVIDER_NAMES", "ProviderSettings", "build_providers", "load_provider_settings"]
 

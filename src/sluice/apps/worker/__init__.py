@@ -1,12 +1,12 @@
 """``sluice run worker``: one of N processes that share bots, jobs and limits.
 
 Each worker runs the durable jobs (broadcasts, sharded by chat) of a Redis
-job queue and sends through a :class:`~sluice.gate.DistributedGate`, so that
-N workers on any number of hosts together stay within each bot's limits.
-Start as many as you like with the same ``SLUICE_REDIS_URL`` (and the same
-``SLUICE_DATABASE_URL`` across hosts; a SQLite file serves processes of one
-host). A worker that dies loses nothing: its jobs' leases expire and the
-others resume them.
+job queue and sends through a :class:`~sluice.gate.Gate` on a
+:class:`~sluice.limits.RedisLimiter`, so that N workers on any number of
+hosts together stay within each bot's limits. Start as many as you like with
+the same ``SLUICE_REDIS_URL`` (and the same ``SLUICE_DATABASE_URL`` across
+hosts; a SQLite file serves processes of one host). A worker that dies loses
+nothing: the others take its jobs over.
 """
 
 from __future__ import annotations
@@ -23,30 +23,24 @@ except ImportError as error:
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
-
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
 from sluice._exceptions import ConfigError
-from sluice.accounts import Settings
-from sluice.gate import DistributedGate
-from sluice.integrations.aiogram import GateMiddleware, aiogram_sender, classify_aiogram
-from sluice.jobs import DurableBroadcasts, JobQueue, open_backend
-from sluice.limits import RedisLimiter, TelegramLimits
-from sluice.store import Store
+from sluice.broadcasts import DurableBroadcasts
+from sluice.broadcasts.aiogram import aiogram_sender
+from sluice.config import Settings
+from sluice.integrations.aiogram import classify_aiogram
+from sluice.jobs import JobQueue
+from sluice.limits import TelegramLimits
+from sluice.runtime import Runtime, open_runtime
 
 __all__ = ["Worker", "open_worker"]
 
 
 @dataclass
 class Worker:
+    runtime: Runtime
     queue: JobQueue
     broadcasts: DurableBroadcasts
-    gate: DistributedGate
-    bots: dict[int, Bot]
-    store: Store
 
     async def run(self, *, concurrency: int = 32) -> None:
         """Run jobs until cancelled."""
@@ -60,35 +54,21 @@ async def open_worker(
     namespace: str = "sluice",
     limits: TelegramLimits | None = None,
     lease: float = 30.0,
-    window: int = 16,
-    in_flight_ttl: float = 300.0,
+    concurrency: int = 16,
 ) -> AsyncIterator[Worker]:
-    """Everything a worker stands on, from ``settings`` (Redis is required)."""
+    """Everything a worker stands on, from ``settings`` (Redis is required).
+
+    ``concurrency``: sends each broadcast job keeps waiting in the gate at once.
+    """
     if not settings.redis_url:
         raise ConfigError("a worker shares limits and jobs through Redis: set SLUICE_REDIS_URL")
-    if not settings.bot_tokens:
-        raise ConfigError("no bot token: set TELEGRAM_BOT_TOKEN, BOT_TOKEN or MULTITOKEN1..N")
-    data_dir = Path(settings.data_dir)
-    store = Store.open(settings.database_url, data_dir=data_dir, namespace=None)
-    await store.setup()
-    backend = open_backend(settings.redis_url, namespace=namespace)
-    queue = JobQueue(backend, lease=lease, check_interval=min(0.25, lease / 4))
-    limiter = RedisLimiter.from_url(
-        settings.redis_url, limits, namespace=namespace, in_flight_ttl=in_flight_ttl
-    )
-    gate = DistributedGate(limiter)
-    base = settings.api_server or "https://api.telegram.org"
-    session = AiohttpSession(api=TelegramAPIServer.from_base(base))
-    session.middleware(GateMiddleware(gate))
-    bots = {t.bot_id: Bot(t.reveal(), session=session) for t in settings.bot_tokens}
-    broadcasts = DurableBroadcasts(
-        store, queue, aiogram_sender(bots), classify=classify_aiogram, window=window
-    )
-    try:
-        yield Worker(queue, broadcasts, gate, bots, store)
-    finally:
-        await session.close()
-        await gate.drain()
-        await limiter.aclose()
-        await backend.close()
-        await store.close()
+    async with open_runtime(settings, namespace=namespace, limits=limits) as runtime:
+        queue = JobQueue(runtime.jobs, lease=lease, check_interval=min(0.25, lease / 4))
+        broadcasts = DurableBroadcasts(
+            runtime.store,
+            queue,
+            aiogram_sender(runtime.bots),
+            classify=classify_aiogram,
+            concurrency=concurrency,
+        )
+        yield Worker(runtime, queue, broadcasts)

@@ -1,12 +1,13 @@
 """Durable broadcasts: a broadcast is a job whose recipients are stored.
 
 Creating a broadcast stores its message and every recipient (in order) in the
-store, then enqueues one job for it. The job sends through the gate (bulk
-priority, a flow of its own) and records each recipient's outcome as it
-comes back, a batch at a time. If its worker dies, the job runs again on
-another and resumes from the first recipient without an outcome: a recipient
-is sent twice only if it was in flight, or delivered but not yet recorded,
-at the moment of the crash; the rest exactly once.
+store, then enqueues one job for it. The job runs the recipient loop
+(:func:`~sluice.broadcasts.send_to_each`: bulk priority, a flow of its own)
+and records each recipient's outcome as it comes back, a batch at a time. If
+its worker dies, the job runs again on another and resumes from the first
+recipient without an outcome: a recipient is sent twice only if it was in
+flight, or delivered but not yet recorded, at the moment of the crash; the
+rest exactly once.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from sluice._redact import redact
-from sluice.gate import Classifier, Outcome, Priority, sending_as
-from sluice.gate._broadcast import outcome_for
-from sluice.jobs._model import JobPolicy
-from sluice.jobs._queue import JobContext, JobQueue
+from sluice.broadcasts._loop import Outcome, send_to_each
+from sluice.gate import Classifier
+from sluice.jobs import JobContext, JobPolicy, JobQueue
 from sluice.store import Store, broadcast_recipients_table, broadcasts_table
 
 __all__ = ["BroadcastStatus", "DurableBroadcasts", "Sender"]
@@ -63,7 +62,7 @@ class DurableBroadcasts:
         send: makes one Telegram call for ``(bot_id, message, chat_id)`` through a
             gated client (e.g. :func:`sluice.integrations.aiogram.aiogram_sender`).
         classify: the integration's classifier, to name why a recipient failed.
-        window: sends waiting in the gate at once.
+        concurrency: sends waiting in the gate at once.
         flush_every, flush_size: outcomes are recorded at least this often (seconds)
             or this many at a time; what a crash can send twice is bounded by them.
     """
@@ -77,7 +76,7 @@ class DurableBroadcasts:
         send: Sender,
         *,
         classify: Classifier,
-        window: int = 256,
+        concurrency: int = 256,
         flush_every: float = 0.2,
         flush_size: int = 100,
         clock: Callable[[], float] = time.time,
@@ -86,7 +85,7 @@ class DurableBroadcasts:
         self.queue = queue
         self.send = send
         self.classify = classify
-        self.window = window
+        self.concurrency = concurrency
         self.flush_every = flush_every
         self.flush_size = flush_size
         self.clock = clock
@@ -219,17 +218,26 @@ class DurableBroadcasts:
         before = await self.status(broadcast_id)
         recorder = _Recorder(self, broadcast_id, ctx, before)
         flusher = asyncio.create_task(recorder.flush_periodically())
+        message = dict(head.message)
+        messages = message.get(_SEQUENCE, [message])
+
+        async def send(recipient: tuple[int, int]) -> None:
+            for one in messages:
+                await self.send(head.bot_id, one, recipient[1])
+
+        async def record(recipient: tuple[int, int], outcome: Outcome, error: str | None) -> None:
+            await recorder.add(recipient[0], outcome, error)
+
         try:
             while True:
-                after = -1
-                while True:
-                    page = await self._pending(broadcast_id, after)
-                    if not page:
-                        break
-                    after = page[-1][0]
-                    await self._send_page(
-                        head.bot_id, dict(head.message), broadcast_id, page, recorder
-                    )
+                await send_to_each(
+                    self._unsent(broadcast_id),
+                    send,
+                    record,
+                    classify=self.classify,
+                    flow=f"broadcast-{broadcast_id}",
+                    concurrency=self.concurrency,
+                )
                 await recorder.flush()
                 # Finished means every recipient has an outcome: a recipient that
                 # still has none (another run of this job, presumed dead, was
@@ -256,47 +264,27 @@ class DurableBroadcasts:
             )
             return bool(done.rowcount)
 
-    async def _pending(self, broadcast_id: int, after: int) -> list[tuple[int, int]]:
-        async with self.store.read() as conn:
-            rows = await conn.execute(
-                sa.select(_recipients.c.position, _recipients.c.chat_id)
-                .where(
-                    _recipients.c.broadcast_id == broadcast_id,
-                    _recipients.c.outcome.is_(None),
-                    _recipients.c.position > after,
+    async def _unsent(self, broadcast_id: int) -> AsyncIterator[tuple[int, int]]:
+        """(position, chat id) of every recipient without an outcome, a page at a time."""
+        after = -1
+        while True:
+            async with self.store.read() as conn:
+                rows = await conn.execute(
+                    sa.select(_recipients.c.position, _recipients.c.chat_id)
+                    .where(
+                        _recipients.c.broadcast_id == broadcast_id,
+                        _recipients.c.outcome.is_(None),
+                        _recipients.c.position > after,
+                    )
+                    .order_by(_recipients.c.position)
+                    .limit(_PAGE)
                 )
-                .order_by(_recipients.c.position)
-                .limit(_PAGE)
-            )
-            return [(int(p), int(c)) for p, c in rows]
-
-    async def _send_page(
-        self,
-        bot_id: int,
-        message: dict[str, Any],
-        broadcast_id: int,
-        page: list[tuple[int, int]],
-        recorder: _Recorder,
-    ) -> None:
-        queue = iter(page)
-        messages = message.get(_SEQUENCE, [message])
-
-        async def worker() -> None:
-            with sending_as(Priority.BULK, f"broadcast-{broadcast_id}"):
-                for position, chat_id in queue:
-                    try:
-                        for one in messages:
-                            await self.send(bot_id, one, chat_id)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as exc:
-                        outcome = outcome_for(exc, self.classify)
-                        error: str | None = redact(f"{type(exc).__name__}: {exc}")
-                    else:
-                        outcome, error = Outcome.DELIVERED, None
-                    await recorder.add(position, outcome, error)
-
-        await asyncio.gather(*(worker() for _ in range(min(self.window, len(page)))))
+                page = [(int(position), int(chat)) for position, chat in rows]
+            if not page:
+                return
+            after = page[-1][0]
+            for recipient in page:
+                yield recipient
 
 
 class _Recorder:

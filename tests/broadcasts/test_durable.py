@@ -11,10 +11,12 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from sluice.broadcasts import DurableBroadcasts, Outcome
+from sluice.broadcasts.aiogram import aiogram_sender
 from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.gate import Gate, Outcome
-from sluice.integrations.aiogram import GateMiddleware, aiogram_sender, classify_aiogram
-from sluice.jobs import DurableBroadcasts, JobBackend, JobQueue, JobState
+from sluice.gate import Gate
+from sluice.integrations.aiogram import GateMiddleware, classify_aiogram
+from sluice.jobs import JobBackend, JobQueue, JobState
 from sluice.limits import TelegramLimits
 from sluice.store import Store, broadcasts_table
 from support import BOT_A, TOKEN_A, Sim

@@ -5,7 +5,8 @@ could reach Telegram in either order. So work is *routed*: a broadcast is
 split into shards by chat (:func:`shard_of`), each shard is one durable job,
 and a job runs in one process at a time (its lease). A chat's messages are
 then sent by one process, in order, however many processes share the bot's
-limits (:class:`~sluice.gate.DistributedGate`). A process that dies leaves
+limits (a :class:`~sluice.gate.Gate` on a
+:class:`~sluice.limits.RedisLimiter`). A process that dies leaves
 its shards to the others when their leases expire; they resume at the first
 recipient without an outcome.
 """
@@ -16,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sluice.jobs._broadcasts import BroadcastStatus, DurableBroadcasts
+from sluice.broadcasts._durable import BroadcastStatus, DurableBroadcasts
 
 __all__ = ["shard_of", "sharded_broadcast"]
 
