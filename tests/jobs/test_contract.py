@@ -303,3 +303,122 @@ async def test_enqueue_many_keeps_the_order(backend: JobBackend) -> None:
     taken = await claim(backend, 50)
     assert [j.payload["n"] for j in taken] == list(range(50))
     assert [j.id for j in taken] == [job_id for job_id, _ in results]
+
+
+W3 = "worker-3"
+LIFETIME = 3.0
+
+
+async def present(backend: JobBackend, *workers: str, now: float = T0) -> None:
+    for worker in workers:
+        await backend.heartbeat(worker, ["k"], now, LIFETIME)
+
+
+async def test_present_workers_are_counted_until_their_presence_lapses(
+    backend: JobBackend,
+) -> None:
+    assert await backend.live_workers(T0) == 0
+    await backend.heartbeat(W1, ["k"], T0, LIFETIME)
+    await backend.heartbeat(W2, ["k", "other"], T0 + 1, LIFETIME)
+    assert await backend.live_workers(T0 + 2) == 2
+    assert await backend.live_workers(T0 + 2, ["k"]) == 2
+    assert await backend.live_workers(T0 + 2, ["other", "k"]) == 2  # each worker once
+    assert await backend.live_workers(T0 + 2, ["other"]) == 1
+    assert await backend.live_workers(T0 + 2, ["none"]) == 0
+    assert await backend.live_workers(T0 + 3) == 2  # alive until T0+3, inclusive
+    assert await backend.live_workers(T0 + 3.5) == 1  # W1 lapsed
+    await backend.heartbeat(W1, ["k"], T0 + 3.5, LIFETIME)  # a late beat brings it back
+    assert await backend.live_workers(T0 + 3.5) == 2
+    assert await backend.live_workers(T0 + 7) == 0
+
+
+async def test_a_worker_alone_takes_every_job(backend: JobBackend) -> None:
+    await backend.enqueue_many([job() for _ in range(16)], {"k": FREE}, T0)
+    await backend.heartbeat(W1, ["k"], T0, LIFETIME)
+    await backend.heartbeat(W2, ["other"], T0, LIFETIME)  # present, but for another kind
+    await backend.heartbeat(W3, ["k"], T0 - 10, LIFETIME)  # lapsed
+    assert len(await claim(backend, 32)) == 16
+
+
+@pytest.mark.parametrize("policy", [FREE, JobPolicy(running_cap=10)], ids=["free", "capped"])
+async def test_present_workers_share_the_jobs_fairly(
+    backend: JobBackend, policy: JobPolicy
+) -> None:
+    policies = {"k": policy}
+    await backend.enqueue_many([job(user=n % 2) for n in range(16)], policies, T0)
+    workers = [W1, W2, W3]
+    await present(backend, *workers)
+    taken = dict.fromkeys(workers, 0)
+    for poll in range(2):  # at once; concurrent claims may leave some to their next poll
+        batches = await asyncio.gather(
+            *(claim(backend, 32, worker=w, now=T0 + poll, policies=policies) for w in workers)
+        )
+        for worker, batch in zip(workers, batches, strict=True):
+            taken[worker] += len(batch)
+    assert sum(taken.values()) == 16
+    assert max(taken.values()) <= 6  # ceil(16 / 3)
+    assert min(taken.values()) >= 4
+
+
+async def test_a_share_counts_what_the_worker_runs_already(backend: JobBackend) -> None:
+    await present(backend, W1, W2)
+    await backend.enqueue_many([job() for _ in range(4)], {"k": FREE}, T0)
+    assert len(await claim(backend, 32, worker=W1)) == 2
+    await backend.enqueue_many([job() for _ in range(4)], {"k": FREE}, T0 + 1)
+    # Eight now, two running: four each, and W1 has two of its four.
+    assert len(await claim(backend, 32, worker=W1, now=T0 + 1)) == 2
+    assert len(await claim(backend, 1, worker=W2, now=T0 + 1)) == 1  # its free slots come first
+    assert len(await claim(backend, 32, worker=W2, now=T0 + 1)) == 3
+
+
+async def test_leave_hands_a_workers_share_to_the_others_at_once(backend: JobBackend) -> None:
+    await present(backend, W1, W2, W3)
+    await backend.enqueue_many([job() for _ in range(12)], {"k": FREE}, T0)
+    assert len(await claim(backend, 32, worker=W1)) == 4
+    assert len(await claim(backend, 32, worker=W2)) == 4
+    await backend.leave(W3)
+    assert await backend.live_workers(T0 + 1) == 2
+    # Two workers share the twelve now, six each.
+    assert len(await claim(backend, 32, worker=W1, now=T0 + 1)) == 2
+    assert len(await claim(backend, 32, worker=W2, now=T0 + 1)) == 2
+    await backend.leave(W2)
+    await backend.enqueue_many([job() for _ in range(3)], {"k": FREE}, T0 + 2)
+    assert len(await claim(backend, 32, worker=W1, now=T0 + 2)) == 3  # alone again
+
+
+async def test_a_silent_workers_jobs_are_taken_over_before_their_leases_end(
+    backend: JobBackend,
+) -> None:
+    again = await put(backend, job(max_attempts=3))
+    spent = await put(backend, job(max_attempts=1))
+    await present(backend, W1)
+    assert len(await claim(backend, 10, worker=W1, lease=30)) == 2
+    # W1 dies: no renewal, no heartbeat, no leave. W2 keeps beating.
+    await present(backend, W2, now=T0 + 1)
+    await present(backend, W2, now=T0 + 2)
+    assert await backend.reclaim(T0 + 2.5) == []  # W1 is present until T0+3
+    await present(backend, W2, now=T0 + 3)
+    assert sorted(await backend.reclaim(T0 + 3.5)) == sorted([again, spent])
+    assert await backend.live_workers(T0 + 3.5) == 1
+    gone = await stored(backend, spent)
+    assert gone.state is JobState.FAILED
+    assert gone.error
+    assert "heartbeat" in gone.error
+    (taken,) = await claim(backend, 10, worker=W2, now=T0 + 3.5)
+    assert (taken.id, taken.attempts, taken.state) == (again, 2, JobState.RUNNING)
+    # Should W1 come back, it is told to stop, and cannot record an outcome.
+    assert await backend.renew(W1, [again], 30, T0 + 4) == {again}
+    assert not await backend.finish(again, W1, JobState.SUCCEEDED, T0 + 4)
+    assert await backend.finish(again, W2, JobState.SUCCEEDED, T0 + 5)
+
+
+async def test_a_present_worker_keeps_its_jobs_until_the_lease_ends(backend: JobBackend) -> None:
+    job_id = await put(backend, job())
+    await present(backend, W1)
+    await claim(backend, lease=30)
+    # Stuck on its job but alive: the presence holds, the lease is the backstop.
+    for second in range(0, 30, 2):
+        await present(backend, W1, now=T0 + second)
+        assert await backend.reclaim(T0 + second + 0.5) == []
+    await present(backend, W1, now=T0 + 30)
+    assert await backend.reclaim(T0 + 30.5) == [job_id]

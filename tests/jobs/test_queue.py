@@ -4,10 +4,14 @@ cancellation within a second, caps, leases of dead workers, graceful hand-back."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import pytest
 
+from sluice import ConfigError
 from sluice.jobs import (
     JobBackend,
     JobContext,
@@ -231,3 +235,119 @@ async def test_a_queue_on_a_fresh_database_needs_no_setup_call(
         if drop is not None:
             await drop()
         await backend.close()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within: float) -> None:
+    """Wait until ``check`` holds: what other workers do shows only in the backend."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 - no event to await across workers
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("waiting", [False, True], ids=["jobs-come", "jobs-wait"])
+async def test_workers_share_the_jobs_fairly(backend: JobBackend, waiting: bool) -> None:
+    """Workers running when the jobs come, or started together while they wait."""
+    queues = [make_queue(backend) for _ in range(3)]
+    release = asyncio.Event()
+    running: dict[str, int] = {q.worker_id: 0 for q in queues}
+    peak: dict[str, int] = dict.fromkeys(running, 0)
+
+    def handler(queue: JobQueue) -> Callable[[JobContext], Awaitable[None]]:
+        async def slow(ctx: JobContext) -> None:
+            running[queue.worker_id] += 1
+            peak[queue.worker_id] = max(peak[queue.worker_id], running[queue.worker_id])
+            await release.wait()
+            running[queue.worker_id] -= 1
+
+        return slow
+
+    for queue in queues:
+        queue.register("slow", handler(queue))
+    if waiting:
+        ids = await queues[0].enqueue_many("slow", [{} for _ in range(16)])
+    async with contextlib.AsyncExitStack() as stack:
+        for queue in queues:
+            await stack.enter_async_context(queue.running(concurrency=32))
+        if not waiting:
+
+            async def all_present() -> bool:
+                return await backend.live_workers(time.time(), ["slow"]) == 3
+
+            await _until(all_present, 5)
+            ids = await queues[0].enqueue_many("slow", [{} for _ in range(16)])
+
+        async def all_running() -> bool:
+            return sum(running.values()) == 16
+
+        await _until(all_running, 10)
+        release.set()
+        done = [await queues[0].wait(job_id, 10) for job_id in ids]
+    assert {j.state for j in done} == {JobState.SUCCEEDED}
+    assert max(peak.values()) <= 6  # ceil(16 / 3)
+    assert min(peak.values()) >= 1  # nobody idle
+    assert await backend.live_workers(time.time()) == 0  # each left as it stopped
+
+
+async def test_a_silent_workers_job_is_taken_over_long_before_its_lease_ends(
+    backend: JobBackend,
+) -> None:
+    queue = make_queue(backend, lease=30.0, presence=0.3)
+    runs: list[int] = []
+
+    @queue.handler("work")
+    async def work(ctx: JobContext) -> int:
+        runs.append(ctx.attempt)
+        return ctx.attempt
+
+    job_id = await queue.enqueue("work")
+    # A worker announces itself, takes the job for 30 s, and dies without a word.
+    await backend.heartbeat("dead-worker", ["work"], time.time(), 0.3)
+    (taken,) = await backend.claim(
+        "dead-worker", {"work": queue.policy("work")}, 1, 30.0, time.time()
+    )
+    assert taken.id == job_id
+    started = time.monotonic()
+    async with queue.running():
+        done = await queue.wait(job_id, 10)
+    assert (done.state, done.result, runs) == (JobState.SUCCEEDED, 2, [2])
+    assert time.monotonic() - started < 5  # the presence lapsed; the lease had 30 s left
+
+
+async def test_presence_must_be_a_positive_time(tmp_path: Path) -> None:
+    backend = open_backend(f"sqlite:///{tmp_path / 'unused.db'}")
+    try:
+        for presence in (0.0, -1.0, float("inf")):
+            with pytest.raises(ConfigError):
+                JobQueue(backend, presence=presence)
+    finally:
+        await backend.close()
+
+
+async def test_a_worker_whose_own_presence_lapsed_takes_nothing_over(
+    backend: JobBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = make_queue(backend, lease=30.0, presence=0.3)
+    queue.register("work", lambda ctx: asyncio.sleep(0))
+    job_id = await queue.enqueue("work")
+    # Another worker takes the job; it goes silent later than this one will.
+    await backend.heartbeat("other-worker", ["work"], time.time(), 0.6)
+    await backend.claim("other-worker", {"work": queue.policy("work")}, 1, 30.0, time.time())
+    beats, out_of_reach = 0, asyncio.Event()
+    heartbeat = backend.heartbeat
+
+    async def unreachable(worker: str, kinds: Sequence[str], now: float, lifetime: float) -> None:
+        nonlocal beats
+        beats += 1
+        if beats == 1:
+            return await heartbeat(worker, kinds, now, lifetime)
+        if beats == 10:  # a second after the first beat: both presences lapsed long ago
+            out_of_reach.set()
+        raise ConnectionError("the store is out of reach")
+
+    monkeypatch.setattr(backend, "heartbeat", unreachable)
+    async with queue.running():
+        await asyncio.wait_for(out_of_reach.wait(), 10)
+    # Silent itself, this worker could not tell a dead worker from its own stall.
+    still = await backend.get(job_id)
+    assert still is not None
+    assert (still.state, still.attempts) == (JobState.RUNNING, 1)

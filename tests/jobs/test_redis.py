@@ -97,6 +97,36 @@ async def test_a_dead_workers_entries_pass_to_the_worker_that_takes_its_jobs(
     assert await raw.xlen(f"{backend.prefix}stream:k:0") == 0  # finished entries are deleted
 
 
+async def test_a_silent_workers_entries_pass_on_and_its_presence_is_forgotten(
+    backend: RedisJobBackend, raw: aioredis.Redis
+) -> None:
+    ids = [await put(backend, job()) for _ in range(2)]
+    await backend.heartbeat(W1, ["k", "other"], T0, 3.0)
+    await backend.claim(W1, FREE, 2, 30.0, T0)
+    await backend.heartbeat(W2, ["k"], T0 + 3, 3.0)
+    assert sorted(await backend.reclaim(T0 + 4)) == sorted(ids)  # the leases had 26 s left
+    assert await owners(raw, backend) == {"~waiting": 2}
+    # Forgotten everywhere, so that a worker dead long ago costs nothing.
+    assert await raw.zrange(backend.prefix + "presence", 0, -1) == [W2]
+    assert await raw.zrange(backend.prefix + "presence:k", 0, -1) == [W2]
+    assert await raw.zcard(backend.prefix + "presence:other") == 0
+    taken = await backend.claim(W2, FREE, 2, 30.0, T0 + 4)
+    assert [j.id for j in taken] == ids
+    assert await owners(raw, backend) == {W2: 2}
+
+
+async def test_leave_forgets_the_worker_and_announces_work(
+    backend: RedisJobBackend, raw: aioredis.Redis
+) -> None:
+    await backend.heartbeat(W1, ["k", "other"], T0, 3.0)
+    assert await backend.listen()
+    await backend.claim(W2, FREE, 1, 30.0, T0)  # clears what was announced before
+    await backend.leave(W1)
+    await asyncio.wait_for(backend.wait_for_work(60), 5)  # not the 60 s: the announcement
+    for key in ("presence", "presence:k", "presence:other"):
+        assert await raw.zcard(backend.prefix + key) == 0
+
+
 async def test_a_held_back_job_runs_next_when_its_users_job_ends(
     backend: RedisJobBackend,
 ) -> None:

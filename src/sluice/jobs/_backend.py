@@ -2,42 +2,25 @@
 
 A backend stores jobs and makes the moves between states atomic; the
 :class:`~sluice.jobs.JobQueue` in front of it runs the handlers, renews the
-leases and sweeps. Times are epoch seconds handed in by the queue (``now``),
-so that tests can drive them. One contract test suite
+leases and sweeps. It also keeps the running workers' presence, so that a
+claim takes no more than a fair share and a dead worker's jobs are taken
+over before their leases end. Times are epoch seconds handed in by the
+queue (``now``), so that tests can drive them (and hosts' clocks must agree
+to well within a presence lifetime). One contract test suite
 (``tests/jobs/test_contract.py``) runs against every backend.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sluice._exceptions import SluiceError
+from sluice._exceptions import JobNotFound, QueueFull
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
 
-__all__ = ["JobBackend", "JobNotFound", "QueueFull"]
-
-
-class QueueFull(SluiceError):
-    """The user already has as many jobs of this kind waiting as its policy allows."""
-
-    def __init__(self, kind: str, user_id: int | None, cap: int) -> None:
-        super().__init__(
-            f"user {user_id} already has {cap} {kind} job(s) waiting; "
-            "wait for one to finish or cancel one"
-        )
-        self.kind = kind
-        self.user_id = user_id
-        self.cap = cap
-
-
-class JobNotFound(SluiceError):
-    """No job has this id."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job {job_id!r}")
-        self.job_id = job_id
+__all__ = ["JobBackend", "JobNotFound", "QueueFull", "fair_share"]
 
 
 class JobBackend(ABC):
@@ -83,6 +66,14 @@ class JobBackend(ABC):
         jobs become RUNNING, ``attempts`` + 1, ``started_at`` = now (kept from
         the first run), leased by ``worker`` until ``now + lease``. Atomic
         across processes: no job is taken twice, no cap is exceeded.
+
+        Fair share: while other workers running any of these kinds are
+        present (:meth:`heartbeat`), ``worker`` ends the claim running no more
+        than ``max(1, ceil((running + claimable) / live))`` jobs of these
+        kinds, where ``running`` counts RUNNING jobs of these kinds (anyone's),
+        ``claimable`` the QUEUED ones due at ``now``, and ``live`` the present
+        workers, ``worker`` included whether or not it is present itself.
+        Alone, it may take everything.
         """
 
     @abstractmethod
@@ -161,8 +152,29 @@ class JobBackend(ABC):
 
     @abstractmethod
     async def reclaim(self, now: float) -> list[str]:
-        """RUNNING jobs whose lease expired (their worker died): back to QUEUED
-        if ``attempts < max_attempts``, else FAILED with the reason. Their ids."""
+        """RUNNING jobs whose worker died: back to QUEUED if ``attempts <
+        max_attempts``, else FAILED with the reason. Their ids.
+
+        A worker died when its lease expired, or, sooner, when its presence
+        lapsed (it heartbeated, then stopped: every heartbeat's ``now +
+        lifetime`` is before ``now``). Lapsed presences are forgotten.
+        """
+
+    @abstractmethod
+    async def heartbeat(
+        self, worker: str, kinds: Sequence[str], now: float, lifetime: float
+    ) -> None:
+        """Record that ``worker`` runs jobs of ``kinds`` and is alive until
+        ``now + lifetime``; it calls again well before then."""
+
+    @abstractmethod
+    async def leave(self, worker: str) -> None:
+        """Forget ``worker``'s presence at once (it stops cleanly): the others'
+        fair share grows from their next claim."""
+
+    @abstractmethod
+    async def live_workers(self, now: float, kinds: Sequence[str] | None = None) -> int:
+        """How many workers are present at ``now`` (running any of ``kinds``, if given)."""
 
     async def wait_for_work(self, seconds: float) -> None:
         """Return when new work may be there, or after ``seconds``.
@@ -173,3 +185,10 @@ class JobBackend(ABC):
         import asyncio
 
         await asyncio.sleep(seconds)
+
+
+def fair_share(limit: int, *, live: int, running: int, claimable: int, mine: int) -> int:
+    """How many jobs a worker running ``mine`` may claim now (see :meth:`JobBackend.claim`):
+    ``live`` workers share the ``running`` jobs and the ``claimable`` ones."""
+    share = max(1, math.ceil((running + claimable) / max(1, live)))
+    return max(0, min(limit, share - mine))

@@ -4,9 +4,12 @@ A worker claims jobs from the backend, runs each handler as a task under the
 job's timeout, renews its leases every ``check_interval`` (which is also how
 it learns of cancellations: a cancelled job's task is cancelled, its cleanup
 runs, and it is recorded CANCELLED), and sweeps expired leases so that jobs
-of a worker that died run again. Handlers see a :class:`JobContext` to report
-progress. Raise :class:`Retryable` (or an exception listed in ``retry_on``)
-to be retried with backoff; any other exception fails the job with its text.
+of a worker that died run again. Its presence heartbeat, a task of its own so
+that slow renewals cannot delay it, makes it one of the workers that share
+the jobs fairly, and its silence tells the others within seconds that it
+died. Handlers see a :class:`JobContext` to report progress. Raise
+:class:`Retryable` (or an exception listed in ``retry_on``) to be retried
+with backoff; any other exception fails the job with its text.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -23,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sluice._exceptions import ConfigError, SluiceError
+from sluice._exceptions import ConfigError, Retryable
 from sluice._redact import redact
 from sluice.jobs._backend import JobBackend, JobNotFound
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
@@ -33,17 +37,6 @@ __all__ = ["JobContext", "JobQueue", "Retryable"]
 log = logging.getLogger("sluice.jobs")
 
 Handler = Callable[["JobContext"], Awaitable[Any]]
-
-
-class Retryable(SluiceError):
-    """Raise from a handler to run the job again later (with backoff), if attempts remain.
-
-    ``delay``: seconds to wait instead of the policy's backoff.
-    """
-
-    def __init__(self, message: str = "", *, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
 
 
 @dataclass(slots=True)
@@ -87,8 +80,12 @@ class JobQueue:
     Parameters:
         backend: where jobs live (:func:`~sluice.jobs.open_backend` opens one by URL).
         lease: seconds a claimed job stays owned without renewal; a worker renews
-            every ``check_interval``, so only a dead worker's jobs expire.
+            every ``check_interval``, so only a dead (or stuck) worker's jobs expire.
         check_interval: seconds between lease renewals (and cancellation checks).
+        presence: seconds a running worker counts as alive after its last
+            heartbeat; it beats every third of that. Workers present share the
+            claimable jobs fairly, and the jobs of a worker silent for longer
+            are taken over without waiting for their leases.
         poll_interval: seconds an idle worker waits before asking for work again
             (backends that hear of new work sooner wake it sooner).
         clock: epoch seconds (tests inject one).
@@ -104,6 +101,7 @@ class JobQueue:
         *,
         lease: float = 30.0,
         check_interval: float = 0.25,
+        presence: float = 3.0,
         poll_interval: float = 0.2,
         progress_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
@@ -113,9 +111,12 @@ class JobQueue:
     ) -> None:
         if not lease > 2 * check_interval > 0:
             raise ConfigError("the lease must outlast two renewals: lease > 2 * check_interval")
+        if not (presence > 0 and math.isfinite(presence)):
+            raise ConfigError(f"presence must be a positive number of seconds, got {presence!r}")
         self.backend = backend
         self.lease = lease
         self.check_interval = check_interval
+        self.presence = presence
         self.poll_interval = poll_interval
         self.progress_interval = progress_interval
         self.clock = clock
@@ -130,6 +131,7 @@ class JobQueue:
         self.stats: Counter[JobState] = Counter()
         self._set_up = False
         self._setup_lock = asyncio.Lock()
+        self._present_until = 0.0  # by this queue's clock: when its presence lapses
 
     async def _ready(self) -> JobBackend:
         # The backend's tables, scripts and groups exist before the first use
@@ -296,6 +298,11 @@ class JobQueue:
     ) -> None:
         """Run jobs until ``stop`` is set (or the task is cancelled).
 
+        While other workers run these kinds, this one claims no more than its
+        fair share of the jobs running and waiting. It announces itself, then
+        waits one ``poll_interval`` before its first claim, so that workers
+        started together see each other and none takes everything.
+
         On the way out, jobs still running are cancelled and handed back to the
         queue at once (not counted as an attempt), so another worker takes them.
         """
@@ -308,9 +315,12 @@ class JobQueue:
         policies = {k: self._kinds[k].policy for k in chosen}
         await self._ready()
         stop = stop or asyncio.Event()
+        await self._beat(chosen)
+        present = asyncio.create_task(self._keep_present(stop, chosen))
         keeper = asyncio.create_task(self._keep_leases(stop))
         freed = asyncio.Event()
         try:
+            await _first(stop.wait(), within=self.poll_interval)
             while not stop.is_set():
                 # Cleared before looking, so a slot freed or a job enqueued meanwhile wakes us.
                 freed.clear()
@@ -334,10 +344,15 @@ class JobQueue:
                         within=self.poll_interval,
                     )
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, present):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._hand_back()
+            try:
+                await self.backend.leave(self.worker_id)
+            except Exception:  # the others learn it when the presence lapses
+                log.exception("announcing that this worker stops failed")
 
     @contextlib.asynccontextmanager
     async def running(
@@ -362,8 +377,25 @@ class JobQueue:
                 await self.backend.release(job_id, self.worker_id, self.clock())
         self._running.clear()
 
+    async def _keep_present(self, stop: asyncio.Event, kinds: Sequence[str]) -> None:
+        beat = self.presence / 3
+        while not stop.is_set():
+            await _first(stop.wait(), within=beat)
+            if stop.is_set():
+                return
+            try:
+                await self._beat(kinds)
+            except Exception:  # a hiccup of the store must not kill the worker
+                log.exception("the presence heartbeat failed; retrying")
+
+    async def _beat(self, kinds: Sequence[str]) -> None:
+        now = self.clock()
+        await self.backend.heartbeat(self.worker_id, kinds, now, self.presence)
+        self._present_until = now + self.presence
+
     async def _keep_leases(self, stop: asyncio.Event) -> None:
-        sweep_every = max(self.check_interval, self.lease / 4)
+        # Often enough that a dead worker's jobs are taken over soon after its presence lapses.
+        sweep_every = max(self.check_interval, min(self.lease / 4, self.presence / 3))
         last_sweep = 0.0
         while not stop.is_set():
             await _first(stop.wait(), within=self.check_interval)
@@ -375,7 +407,10 @@ class JobQueue:
                     self._stop_local(list(stop_ids))
                 except Exception:  # a hiccup of the store must not kill the worker
                     log.exception("renewing job leases failed; retrying")
-            if now - last_sweep >= sweep_every:
+            # A worker whose own presence lapsed (its event loop stalled, its
+            # store out of reach) does not judge the others' silence: the
+            # stall may have silenced them too, in this very process.
+            if now - last_sweep >= sweep_every and now <= self._present_until:
                 last_sweep = now
                 try:
                     if await self.backend.reclaim(now):

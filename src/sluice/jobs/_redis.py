@@ -34,7 +34,11 @@ Delays. A job not yet due still gets its entry at enqueue, plus a place in
 entry early, and moves due jobs into their side lanes first thing.
 
 Leases. ``leases`` orders running jobs by ``lease_until``; every state change
-of a running job checks that the caller holds its lease. Cancelling a
+of a running job checks that the caller holds its lease. Presence:
+``presence`` orders workers by the end of their presence, ``presence:<kind>``
+those running a kind (``presence-kinds`` lists the kinds); a claim counts
+the others present for its fair share, and the sweep takes back every job of
+a worker whose presence lapsed, whatever its lease says. Cancelling a
 running job sets ``cancel`` and PUBLISHes its id on ``<prefix>cancel``
 (:meth:`RedisJobBackend.wait_for_cancel`); work is announced on
 ``<prefix>work`` (:meth:`RedisJobBackend.wait_for_work`).
@@ -71,11 +75,11 @@ from redis.commands.core import AsyncScript
 
 from sluice._coalesce import Coalescer
 from sluice._exceptions import ConfigError
+from sluice._redis import connect, delete_prefixed, shown_url
 from sluice.jobs import _redis_lua as lua
 from sluice.jobs import _redis_lua_lease as lease_lua
 from sluice.jobs._backend import JobBackend, QueueFull
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
-from sluice.jobs._redis_client import connect, delete_prefixed, shown_url
 from sluice.jobs._redis_notify import Listener
 
 __all__ = ["RedisJobBackend"]
@@ -84,6 +88,7 @@ _PRIORITY_RANGE = range(-(2**31), 2**31)
 _ENQUEUE_CHUNK = 1000  # jobs per script run: a huge batch must not stall the server
 _CLAIM_BUDGET = 1000  # entries one claim may look at (held-back and early jobs included)
 _LOST = "lease expired after %d attempt(s): its worker stopped renewing it (crashed or hung)"
+_SILENT = "its worker stopped its heartbeat, after %d attempt(s): it crashed or hung"
 
 _FinishArgs = tuple[str, str, str, str, str, str]
 
@@ -158,6 +163,8 @@ class RedisJobBackend(JobBackend):
                 "retry": lease_lua.RETRY,
                 "release": lease_lua.RELEASE,
                 "reclaim": lease_lua.RECLAIM,
+                "heartbeat": lease_lua.HEARTBEAT,
+                "leave": lease_lua.LEAVE,
                 "cancel": lease_lua.CANCEL,
                 "cancel_user": lease_lua.CANCEL_USER,
                 "progress": lease_lua.PROGRESS,
@@ -308,8 +315,29 @@ class RedisJobBackend(JobBackend):
         await self._run("progress", job_id, repr(min(1.0, max(0.0, fraction))), text)
 
     async def reclaim(self, now: float) -> list[str]:
-        ids: list[str] = await self._run("reclaim", _time(now), _LOST)
+        ids: list[str] = await self._run("reclaim", _time(now), _LOST, _SILENT)
         return ids
+
+    # -- presence ------------------------------------------------------------
+
+    async def heartbeat(
+        self, worker: str, kinds: Sequence[str], now: float, lifetime: float
+    ) -> None:
+        await self._run("heartbeat", worker, _time(now + lifetime), *kinds)
+
+    async def leave(self, worker: str) -> None:
+        await self._run("leave", worker)
+
+    async def live_workers(self, now: float, kinds: Sequence[str] | None = None) -> int:
+        if kinds is None:
+            return int(await self._client.zcount(self.prefix + "presence", _time(now), "+inf"))
+        present: set[str] = set()
+        for kind in kinds:
+            found = await self._client.zrangebyscore(
+                f"{self.prefix}presence:{kind}", _time(now), "+inf"
+            )
+            present.update(cast("list[str]", found))
+        return len(present)
 
     # -- cancellation --------------------------------------------------------
 

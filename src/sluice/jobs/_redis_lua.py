@@ -174,6 +174,11 @@ return cjson.encode(out)
 # bounds the entries one call looks at, so a long run of held-back jobs
 # never blocks the server: the call then announces work, and the worker
 # comes straight back for more.
+#
+# While other workers of these kinds are present, ``limit`` is first cut to
+# the fair share (see JobBackend.claim): running jobs are counted by the
+# state index, claimable ones by the ready set, and this worker's own by
+# its pending entries (its PEL holds exactly the jobs it runs).
 CLAIM = """
 local worker, now, lease_until = ARGV[2], ARGV[3], ARGV[4]
 local nowf = tonumber(now)
@@ -190,6 +195,33 @@ for j = 7, #ARGV, 2 do
   end
   move_due(kind, now)
 end
+
+local function fair_limit()
+  local others, live = {}, 1
+  for _, kind in ipairs(kinds) do
+    for _, other in ipairs(redis.call('ZRANGEBYSCORE', key('presence', kind), now, '+inf')) do
+      if other ~= worker and not others[other] then
+        others[other] = true
+        live = live + 1
+      end
+    end
+  end
+  if live == 1 then return limit end
+  local total, mine = 0, 0
+  for _, kind in ipairs(kinds) do
+    total = total + redis.call('ZCARD', key('idx', 'sk', 'running', kind))
+      + redis.call('ZCARD', key('ready', kind))
+    for _, prio in ipairs(redis.call('ZRANGE', key('prios', kind), 0, -1)) do
+      local consumers = redis.call('XPENDING', key('stream', kind, prio), GROUP)[4]
+      for _, consumer in ipairs(consumers or {}) do
+        if consumer[1] == worker then mine = mine + tonumber(consumer[2]) end
+      end
+    end
+  end
+  local share = math.max(1, math.ceil(total / live))
+  return math.max(0, math.min(limit, share - mine))
+end
+limit = fair_limit()
 
 local by_prio, prios = {}, {}
 for _, kind in ipairs(kinds) do

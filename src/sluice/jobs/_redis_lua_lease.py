@@ -1,4 +1,5 @@
-"""The Lua scripts of the Redis job backend that renew or end a lease, and cancel.
+"""The Lua scripts of the Redis job backend that renew or end a lease, keep
+workers' presence, and cancel.
 
 Each runs after :data:`~sluice.jobs._redis_lua.PRELUDE`. Only the lease
 holder may record an outcome, retry or hand a job back: every such script
@@ -7,7 +8,18 @@ first checks that the job is RUNNING under the worker that asks.
 
 from __future__ import annotations
 
-__all__ = ["CANCEL", "CANCEL_USER", "FINISH", "PROGRESS", "RECLAIM", "RELEASE", "RENEW", "RETRY"]
+__all__ = [
+    "CANCEL",
+    "CANCEL_USER",
+    "FINISH",
+    "HEARTBEAT",
+    "LEAVE",
+    "PROGRESS",
+    "RECLAIM",
+    "RELEASE",
+    "RENEW",
+    "RETRY",
+]
 
 # ARGV: prefix, worker, lease_until, job ids. Returns the ids to stop.
 # XCLAIM ... JUSTID resets each entry's idle time, so XPENDING shows how
@@ -149,17 +161,36 @@ return 1
 """
 )
 
-# ARGV: prefix, now, reason. Jobs whose lease ended before now: queued
-# again with their entry passed from the dead consumer to WAITING, or failed
-# when out of attempts. Returns their ids.
+# ARGV: prefix, now, reason when a lease expired, reason when a presence
+# lapsed. Jobs whose lease ended before now, and every job of a worker whose
+# presence lapsed before now: queued again with their entry passed from the
+# dead consumer to WAITING, or failed when out of attempts. Returns their
+# ids. Lapsed presences are forgotten: their jobs are back in line.
 RECLAIM = (
     _HOLDER
     + _REQUEUE
     + """
-local now, reason = ARGV[2], ARGV[3]
+local now, expired, silent = ARGV[2], ARGV[3], ARGV[4]
 local out, dead = {}, {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', key('leases'), '-inf', '(' .. now,
-    'LIMIT', 0, 500)) do
+local ids = redis.call('ZRANGEBYSCORE', key('leases'), '-inf', '(' .. now, 'LIMIT', 0, 500)
+local reasons = {}
+for _, id in ipairs(ids) do reasons[id] = expired end
+local lapsed = redis.call('ZRANGEBYSCORE', key('presence'), '-inf', '(' .. now)
+if #lapsed > 0 then
+  local gone = {}
+  for _, worker in ipairs(lapsed) do gone[worker] = true end
+  for _, id in ipairs(redis.call('ZRANGE', key('leases'), 0, -1)) do
+    if not reasons[id] and gone[redis.call('HGET', key('job', id), 'worker')] then
+      ids[#ids + 1] = id
+      reasons[id] = silent
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', key('presence'), '-inf', '(' .. now)
+end
+for _, kind in ipairs(redis.call('SMEMBERS', key('presence-kinds'))) do
+  redis.call('ZREMRANGEBYSCORE', key('presence', kind), '-inf', '(' .. now)
+end
+for _, id in ipairs(ids) do
   local owner = redis.call('HGET', key('job', id), 'worker')
   local f = owner and held_by(id, owner, true)
   if not f then
@@ -168,7 +199,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', key('leases'), '-inf', '(' .. no
     local max_attempts = tonumber(redis.call('HGET', key('job', id), 'max_attempts'))
     if tonumber(f[9]) >= max_attempts then
       redis.call('HSET', key('job', id), 'finished_at', now,
-        'error', string.format(reason, tonumber(f[9])))
+        'error', string.format(reasons[id], tonumber(f[9])))
       set_state(id, f[7], f[3], 'running', 'failed')
       drop_entry(f[3], f[5], f[6])
       if f[4] ~= '' then redis.call('ZREM', key('live', f[4]), id) end
@@ -205,6 +236,32 @@ if #out > 0 then redis.call('PUBLISH', key('work'), '') end
 return out
 """
 )
+
+# ARGV: prefix, worker, alive_until, the kinds it runs. ``presence`` orders
+# every worker by the end of its presence; ``presence:<kind>`` those of a
+# kind, for the fair share of a claim.
+HEARTBEAT = """
+local worker, alive_until = ARGV[2], ARGV[3]
+if #ARGV < 4 then return 0 end  -- a worker of no kind shares nothing
+redis.call('ZADD', key('presence'), alive_until, worker)
+for i = 4, #ARGV do
+  redis.call('SADD', key('presence-kinds'), ARGV[i])
+  redis.call('ZADD', key('presence', ARGV[i]), alive_until, worker)
+end
+return 0
+"""
+
+# ARGV: prefix, worker. Its presence ends now; the others hear of work to
+# take, their share having grown.
+LEAVE = """
+local worker = ARGV[2]
+redis.call('ZREM', key('presence'), worker)
+for _, kind in ipairs(redis.call('SMEMBERS', key('presence-kinds'))) do
+  redis.call('ZREM', key('presence', kind), worker)
+end
+redis.call('PUBLISH', key('work'), '')
+return 0
+"""
 
 _CANCEL_ONE = """
 -- QUEUED: cancelled here and now. RUNNING: flagged, and announced on the

@@ -31,6 +31,14 @@ write (claims, capped enqueues, sweeps) must not interleave:
   in id order (``SELECT ... ORDER BY id FOR UPDATE``), so that no two of them
   can deadlock (see ``SqlJobBackend._lock``).
 
+Presence. Each running worker keeps one row per kind it runs in
+``job_workers`` (``alive_until``). A claim reads, in its own transaction,
+the other present workers and the running and claimable counts, and takes
+no more than the fair share; concurrent claims on PostgreSQL may each see
+the same counts, and so each take at most the same share. A worker whose
+rows all lapsed is dead: the sweep takes its jobs back without waiting for
+their leases.
+
 Speed. A transaction costs a few round trips whatever it writes (on SQLite,
 hops to aiosqlite's thread), so the hot paths take few of them: a claim is
 one UPDATE ... RETURNING of a whole batch; ``enqueue_many`` is one
@@ -53,13 +61,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice._coalesce import Coalescer
-from sluice.jobs._backend import JobBackend, QueueFull
+from sluice.jobs._backend import JobBackend, QueueFull, fair_share
 from sluice.jobs._model import Job, JobPolicy, JobState, NewJob
-from sluice.store import Store, jobs_table
+from sluice.store import Store, job_workers_table, jobs_table
 
 __all__ = ["SqlJobBackend"]
 
 _t = jobs_table.c
+_w = job_workers_table.c
 _QUEUED, _RUNNING = JobState.QUEUED.value, JobState.RUNNING.value
 _CANCELLED, _FAILED = JobState.CANCELLED.value, JobState.FAILED.value
 _PAGE = 256  # candidate rows read at a time by a claim with running caps
@@ -284,13 +293,17 @@ class SqlJobBackend(JobBackend):
             return []
         kinds = tuple(sorted(policies))
         caps = tuple((k, p.running_cap) for k, p in sorted(policies.items()) if p.running_cap)
-        params = {"p_now": now, "p_limit": limit, "p_worker": worker, "p_until": now + lease}
+        params: dict[str, Any] = {"p_now": now, "p_worker": worker, "p_until": now + lease}
         if not caps:
             async with self.store.write() as conn:
+                params["p_limit"] = await _fair_limit(conn, worker, kinds, limit, now)
+                if not params["p_limit"]:
+                    return []
                 rows = (await conn.execute(_claim_next(kinds), params)).all()
         else:
             async with self.store.write("claim") as conn:
-                chosen = await _choose(conn, kinds, caps, limit, now)
+                limit = await _fair_limit(conn, worker, kinds, limit, now)
+                chosen = await _choose(conn, kinds, caps, limit, now) if limit else []
                 if not chosen:
                     return []
                 await self._lock(conn, _t.id.in_(chosen), _t.state == _QUEUED)
@@ -497,45 +510,97 @@ class SqlJobBackend(JobBackend):
         return int(ahead or 0)
 
     async def reclaim(self, now: float) -> list[str]:
-        expired = sa.and_(_t.state == _RUNNING, _t.lease_until < now)
+        lapsed = sa.select(_w.worker).group_by(_w.worker).having(sa.func.max(_w.alive_until) < now)
+        expired = _t.lease_until < now
+        lost = sa.and_(_t.state == _RUNNING, sa.or_(expired, _t.lease_owner.in_(lapsed)))
+        stale = _w.alive_until < now
+        # Nearly always there is nothing to do: a read says so without the write lock.
+        async with self.store.read() as conn:
+            found = await conn.scalar(
+                sa.select(
+                    sa.or_(
+                        sa.select(_t.id).where(lost).exists(),
+                        sa.select(_w.worker).where(stale).exists(),
+                    )
+                )
+            )
+        if not found:
+            return []
         reclaimed: list[str] = []
-        async with self.store.write() as conn:
+        # One sweep at a time (PostgreSQL): workers sweeping together would
+        # queue on the same rows, and their deletes of presences could deadlock.
+        async with self.store.write("reclaim") as conn:
             rows = (
                 await conn.execute(
                     sa.select(
-                        _t.id, _t.lease_owner, _t.attempts, _t.max_attempts, _t.cancel_requested
+                        _t.id,
+                        _t.lease_owner,
+                        _t.lease_until,
+                        _t.attempts,
+                        _t.max_attempts,
+                        _t.cancel_requested,
                     )
-                    .where(expired)
+                    .where(lost)
                     .order_by(_t.id)  # lock order: see _lock
-                    .with_for_update()
+                    .with_for_update(of=jobs_table)
                 )
             ).all()
             for row in rows:
-                lost = f"its worker {row.lease_owner} stopped renewing the lease"
+                if row.lease_until is not None and row.lease_until < now:
+                    lost_by = f"its worker {row.lease_owner} stopped renewing the lease"
+                else:
+                    lost_by = f"its worker {row.lease_owner} stopped its heartbeat"
                 values: dict[str, Any]
                 if row.cancel_requested:
                     # Asked to stop, and stopped: never run again.
-                    values = {"state": _CANCELLED, "error": f"cancelled; {lost}"}
+                    values = {"state": _CANCELLED, "error": f"cancelled; {lost_by}"}
                 elif row.attempts < row.max_attempts:
-                    values = {"state": _QUEUED, "error": f"{lost}; running it again"}
+                    values = {"state": _QUEUED, "error": f"{lost_by}; running it again"}
                 else:
                     values = {
                         "state": _FAILED,
-                        "error": f"{lost}, {row.attempts} time(s): no attempt left",
+                        "error": f"{lost_by}, {row.attempts} time(s): no attempt left",
                     }
                 if values["state"] != _QUEUED:
                     values["finished_at"] = now
                 else:
                     values["lease_owner"] = None
                 values["lease_until"] = None
-                result = await conn.execute(
-                    sa.update(jobs_table).where(_t.id == row.id, expired).values(values)
-                )
+                held = (_t.id == row.id, _t.state == _RUNNING, _t.lease_owner == row.lease_owner)
+                result = await conn.execute(sa.update(jobs_table).where(*held).values(values))
                 if result.rowcount == 1:
                     reclaimed.append(str(row.id))
+            # Their jobs are back in line: the lapsed presences have served.
+            await conn.execute(sa.delete(job_workers_table).where(stale))
         if reclaimed:
             self._wake()
         return reclaimed
+
+    # -- presence ------------------------------------------------------------
+
+    async def heartbeat(
+        self, worker: str, kinds: Sequence[str], now: float, lifetime: float
+    ) -> None:
+        rows = [{"worker": worker, "kind": kind, "alive_until": now + lifetime} for kind in kinds]
+        if not rows:
+            return
+        insert = self.store.insert(job_workers_table)
+        statement = insert.on_conflict_do_update(
+            index_elements=[_w.worker, _w.kind], set_={"alive_until": insert.excluded.alive_until}
+        )
+        async with self.store.write() as conn:
+            await conn.execute(statement, rows)
+
+    async def leave(self, worker: str) -> None:
+        async with self.store.write() as conn:
+            await conn.execute(sa.delete(job_workers_table).where(_w.worker == worker))
+
+    async def live_workers(self, now: float, kinds: Sequence[str] | None = None) -> int:
+        statement = sa.select(sa.func.count(sa.distinct(_w.worker))).where(_w.alive_until >= now)
+        if kinds is not None:
+            statement = statement.where(_w.kind.in_(list(kinds)))
+        async with self.store.read() as conn:
+            return int(await conn.scalar(statement) or 0)
 
     async def _lock(self, conn: AsyncConnection, *where: sa.ColumnElement[bool]) -> None:
         """PostgreSQL: lock the rows a statement is about to change, in id order.
@@ -681,6 +746,43 @@ def _candidates(kinds: tuple[str, ...], caps: tuple[tuple[str, int], ...]) -> sa
         return [after, sa.or_(_t.user_id.is_(None), _t.user_id.not_in(at_cap))]
 
     return _line(kinds, ["id", "kind", "user_id", "priority"], where)
+
+
+_KINDS: sa.BindParameter[list[str]] = sa.bindparam("p_kinds", expanding=True)
+# Other workers present for these kinds, and the RUNNING jobs of these kinds: all, and ours.
+_PRESENCE = sa.select(
+    sa.select(sa.func.count(sa.distinct(_w.worker)))
+    .where(_w.kind.in_(_KINDS), _w.alive_until >= sa.bindparam("p_now"))
+    .where(_w.worker != sa.bindparam("p_worker"))
+    .scalar_subquery(),
+    sa.select(sa.func.count()).where(_t.state == _RUNNING, _t.kind.in_(_KINDS)).scalar_subquery(),
+    sa.select(sa.func.count())
+    .where(_t.state == _RUNNING, _t.kind.in_(_KINDS), _t.lease_owner == sa.bindparam("p_worker"))
+    .scalar_subquery(),
+)
+# The QUEUED jobs due now, counted no further than ``p_bound``: past it the count
+# no longer changes the share, and counting a million waiting jobs would cost.
+_CLAIMABLE = sa.select(sa.func.count()).select_from(
+    sa.select(_t.id)
+    .where(_t.state == _QUEUED, _t.kind.in_(_KINDS), _t.run_after <= sa.bindparam("p_now"))
+    .limit(sa.bindparam("p_bound"))
+    .subquery()
+)
+
+
+async def _fair_limit(
+    conn: AsyncConnection, worker: str, kinds: tuple[str, ...], limit: int, now: float
+) -> int:
+    """``limit``, cut to ``worker``'s fair share while other workers are present."""
+    params = {"p_kinds": list(kinds), "p_now": now, "p_worker": worker}
+    others, running, mine = (await conn.execute(_PRESENCE, params)).one()
+    if not others:
+        return limit
+    live = others + 1
+    # The share reaches mine + limit once running + claimable > live * (mine + limit - 1).
+    bound = live * (mine + limit - 1) - running + 1
+    claimable = await conn.scalar(_CLAIMABLE, {**params, "p_bound": bound}) if bound > 0 else 0
+    return fair_share(limit, live=live, running=running, claimable=claimable or 0, mine=mine)
 
 
 async def _choose(

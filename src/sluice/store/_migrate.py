@@ -86,7 +86,7 @@ def run_env(context: EnvironmentContext) -> None:
 def _configured_url(url: str | None) -> tuple[str | None, Path | None]:
     if url:
         return url, None
-    from sluice.accounts import load_settings  # the command's only reader of the environment
+    from sluice.config import load_settings  # the command's only reader of the environment
 
     settings = load_settings()
     return settings.database_url, settings.data_dir

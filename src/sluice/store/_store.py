@@ -38,7 +38,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from sluice._exceptions import SluiceError
+from sluice._exceptions import StoreUnavailable
 from sluice._redact import redact
 from sluice.store._migrate import VERSION_TABLE, upgrade
 from sluice.store._tables import metadata
@@ -55,10 +55,6 @@ BUSY_TIMEOUT = 30.0  # seconds another process may hold SQLite's write lock befo
 _IMMEDIATE = "sluice_immediate"  # execution option: open the transaction with BEGIN IMMEDIATE
 # Alembic's own table, only to drop it: it is not part of the models.
 _VERSION_TABLE = sa.Table(VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32)))
-
-
-class StoreUnavailable(SluiceError):
-    """The database could not be reached or opened (down, refused, unwritable)."""
 
 
 class Store:

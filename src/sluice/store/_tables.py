@@ -15,6 +15,7 @@ __all__ = [
     "broadcast_recipients_table",
     "broadcasts_table",
     "cache_entries_table",
+    "job_workers_table",
     "jobs_table",
     "metadata",
     "users_table",
@@ -79,6 +80,17 @@ jobs_table = sa.Table(
     # A user's jobs: running caps, queued caps, cancel_user, list_jobs(user_id=...).
     sa.Index(None, "user_id", "kind", "state"),
     sqlite_autoincrement=True,  # never reuse the id of a deleted job
+)
+
+# The job workers that are alive, by the kinds they run: a worker renews its
+# rows every few seconds. Counting them splits the work fairly; a worker whose
+# rows lapsed is dead, and its running jobs are taken over before their leases end.
+job_workers_table = sa.Table(
+    "job_workers",
+    metadata,
+    sa.Column("worker", sa.String, primary_key=True),
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("alive_until", sa.Float, nullable=False),
 )
 
 cache_entries_table = sa.Table(
