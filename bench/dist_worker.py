@@ -12,8 +12,8 @@ import sys
 
 import redis.asyncio as aioredis
 
-from sluice.accounts import load_settings
 from sluice.apps.worker import open_worker
+from sluice.config import load_settings
 from sluice.limits import TelegramLimits
 
 
@@ -31,7 +31,7 @@ async def main(
     async with open_worker(
         settings, namespace=namespace, limits=TelegramLimits(speed=float(speed)), lease=5.0
     ) as worker:
-        limiter = worker.gate.limiter
+        limiter = worker.runtime.limiter
 
         async def publish() -> None:
             while True:

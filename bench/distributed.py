@@ -13,6 +13,12 @@ enqueue to the last send Telegram accepted); ``r429``; ``order_violations``
 ``redis_round_trips_per_msg`` (the limiters' script calls and flood keys,
 summed over the workers, per message sent); ``first_send_s`` (enqueue to the
 first send) and ``enqueue_s``, to see where the time goes.
+
+Replies while they broadcast: a user sends ``/ping`` to the first bot every
+0.2 s; an aiogram bot in this process, on a gate over the same Redis limits,
+answers it as interactive work. ``reply_p50_ms``/``reply_p99_ms``: from the
+user's message to the reply Telegram accepted, long polling included. The
+target is one private chat interval (1 s at speed 1) + 100 ms at p99.
 """
 
 from __future__ import annotations
@@ -31,9 +37,16 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+from aiogram import Bot, Dispatcher, F
+from aiogram.types import Message
 
-from sluice.emulator import EmulatorConfig, EmulatorServer, Limits
-from sluice.jobs import DurableBroadcasts, JobQueue, open_backend, sharded_broadcast
+from sluice.broadcasts import DurableBroadcasts, sharded_broadcast
+from sluice.config import load_settings
+from sluice.emulator import EmulatorConfig, EmulatorServer, Limits, Sim
+from sluice.integrations.aiogram import InteractiveMiddleware
+from sluice.jobs import JobQueue, open_backend
+from sluice.limits import TelegramLimits
+from sluice.runtime import aiogram_session, open_gate
 from sluice.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +56,7 @@ USERS = 600
 MESSAGES = [{"text": "m1"}, {"text": "m2"}]
 PROCESSES = (1, 2, 4)
 SPEED = 1.0
+PING_EVERY = 0.2
 
 
 @contextlib.asynccontextmanager
@@ -71,6 +85,61 @@ async def _workers(n: int, *args: str) -> AsyncIterator[list[subprocess.Popen[st
                 proc.stdout.close()
 
 
+@contextlib.asynccontextmanager
+async def _replier(
+    url: str, namespace: str, speed: float, token: str, chat: int
+) -> AsyncIterator[list[float]]:
+    """A bot answering ``/ping`` on a gate that shares the workers' Redis limits, and a
+    user pinging it every ``PING_EVERY``: yields the reply latencies (seconds)."""
+    env = {"SLUICE_REDIS_URL": REDIS_URL, "TELEGRAM_API_SERVER": url, "BOT_TOKEN": token}
+    settings = load_settings(env, env_file=None)
+    gate = open_gate(settings, limits=TelegramLimits(speed=speed), namespace=namespace)
+    session = aiogram_session(settings, gate)
+    bot = Bot(token, session=session)
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    dp = Dispatcher()
+    dp.update.outer_middleware(InteractiveMiddleware())
+
+    @dp.message(F.text.startswith("/ping"))
+    async def ping(message: Message) -> None:
+        number = int((message.text or "/ping 0").split()[-1])
+        await message.answer(f"pong {number}")
+        latencies.append(time.perf_counter() - sent[number])
+
+    async def pinging(sim: Sim) -> None:
+        number = 0
+        while True:
+            number += 1
+            sent[number] = time.perf_counter()
+            await sim.send(chat, f"/ping {number}", bot_id=bot.id)
+            await asyncio.sleep(PING_EVERY)
+
+    await bot.delete_webhook(drop_pending_updates=True)
+    polling = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+    )
+    async with Sim.connect(url) as sim:
+        pings = asyncio.create_task(pinging(sim))
+        try:
+            yield latencies
+        finally:
+            pings.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pings
+            await dp.stop_polling()
+            await polling
+            await session.close()
+            await gate.aclose()
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 async def run_one(
     processes: int, report: Callable[[str], None], speed: float = SPEED, users_per_bot: int = USERS
 ) -> dict[str, Any]:
@@ -86,18 +155,19 @@ async def run_one(
             async with (
                 EmulatorServer(config) as server,
                 httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=60) as http,
+                Sim.connect(server.url) as sim,
             ):
                 bots = [int(t.split(":")[0]) for t in TOKENS]
                 users: dict[int, list[int]] = {}
                 for bot in bots:
                     report(f"{processes} process(es): {users_per_bot} users of bot {bot}")
-                    users[bot] = []
-                    for _ in range(users_per_bot):
-                        user = (await http.post("/_sim/users", json={"first_name": "u"})).json()
-                        await http.post("/_sim/start", json={"bot_id": bot, "user_id": user["id"]})
-                        users[bot].append(int(user["id"]))
+                    users[bot] = await sim.users(users_per_bot, start_bot_id=bot, first_name="u")
+                (pinger,) = await sim.users(1, start_bot_id=bots[0], first_name="pinger")
                 args = (REDIS_URL, namespace, store_url, server.url, str(speed), *TOKENS)
-                async with _workers(processes, *args):
+                async with (
+                    _workers(processes, *args),
+                    _replier(server.url, namespace, speed, TOKENS[0], pinger) as replies,
+                ):
                     report(f"{processes} process(es): sending")
                     broadcasts = DurableBroadcasts(
                         store, JobQueue(backend), _unused, classify=_unused
@@ -117,20 +187,21 @@ async def run_one(
                             if not accepted:
                                 first = time.perf_counter()
                             accepted, last = stats["sends_accepted"], time.perf_counter()
-                        if accepted >= total:
+                        # The replies count among the sends: the broadcast is done when
+                        # what was accepted beyond them is every message.
+                        if accepted >= total and accepted - len(await sim.texts(pinger)) >= total:
                             break
                         await asyncio.sleep(0.01)
                     rounds = sum(
                         int(v) for v in (await client.hgetall(f"{namespace}:bench:rt")).values()
                     )
+                    latencies = list(replies)
                 stats = (await http.get("/_sim/stats")).json()["totals"]
                 delivered, violations = 0, 0
-                for bot in bots:
-                    for user in users[bot]:
-                        got = (await http.get(f"/_sim/chats/{user}/messages")).json()
-                        texts = [m["text"] for m in got if m["sender"]["type"] == "bot"]
-                        delivered += len(set(texts) & {"m1", "m2"})
-                        violations += texts[:2] != ["m1", "m2"]
+                texts = await sim.texts_of([u for bot in bots for u in users[bot]])
+                for got in texts.values():
+                    delivered += len(set(got) & {"m1", "m2"})
+                    violations += got[:2] != ["m1", "m2"]
         finally:
             await backend.drop()
             await backend.close()
@@ -139,6 +210,7 @@ async def run_one(
             await client.aclose()
             await store.close()
     achieved = last - started
+    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
     return {
         "ratio": round(permitted / achieved, 3),
         "r429": int(stats["r429"]),
@@ -148,6 +220,9 @@ async def run_one(
         "achieved_s": round(achieved, 2),
         "first_send_s": round(first - started, 3),
         "enqueue_s": round(enqueued - started, 3),
+        "replies": len(latencies),
+        "reply_p50_ms": None if p50 is None else round(p50 * 1000, 1),
+        "reply_p99_ms": None if p99 is None else round(p99 * 1000, 1),
     }
 
 
@@ -172,12 +247,13 @@ def as_markdown(results: dict[str, Any]) -> str:
         f"speed {results['speed']:g}x, {results['users_per_bot']} users a bot, 3 bots",
         "",
         "| processes | ratio | r429 | order violations | lost | Redis round trips/msg "
-        "| time s | first send s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| time s | first send s | reply p50 ms | reply p99 ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, r in results["processes"].items():
         lines.append(
             f"| {n} | {r['ratio']} | {r['r429']} | {r['order_violations']} | {r['lost']} | "
-            f"{r['redis_round_trips_per_msg']} | {r['achieved_s']} | {r['first_send_s']} |"
+            f"{r['redis_round_trips_per_msg']} | {r['achieved_s']} | {r['first_send_s']} | "
+            f"{r['reply_p50_ms']} | {r['reply_p99_ms']} |"
         )
     return "\n".join(lines)

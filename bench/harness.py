@@ -1,4 +1,5 @@
-"""What every benchmark shares: an emulator in its own process, and a client of its /_sim API.
+"""What every benchmark shares: an emulator in its own process (driven with the public
+:class:`sluice.emulator.Sim` client).
 
 The emulator runs as a separate ``sluice emulator`` process so that it does
 not share a core or an event loop with the contender being measured: every
@@ -14,11 +15,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from collections.abc import AsyncIterator
 
 
 # Obviously fake tokens: the emulator accepts any well-formed one.
@@ -61,65 +58,3 @@ async def emulator_process(*flags: str) -> AsyncIterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@dataclass
-class Sim:
-    """A client of the emulator's simulation API."""
-
-    http: httpx.AsyncClient
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def connect(cls, url: str) -> AsyncIterator[Sim]:
-        limits = httpx.Limits(max_connections=32)
-        async with httpx.AsyncClient(base_url=url, trust_env=False, limits=limits) as http:
-            yield cls(http)
-
-    async def post(self, path: str, **body: Any) -> Any:
-        response = await self.http.post(f"/_sim/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
-
-    async def reset(self) -> None:
-        await self.post("reset")
-
-    async def faults(self, **mix: Any) -> None:
-        await self.post("faults", **mix)
-
-    async def started_users(self, bot_id: int, count: int, *, prefix: str = "u") -> list[int]:
-        """``count`` users who started ``bot_id``; their private chat ids."""
-        sem = asyncio.Semaphore(32)
-
-        async def one(n: int) -> int:
-            async with sem:
-                user = await self.post("users", first_name=f"{prefix}{n}")
-                await self.post("start", bot_id=bot_id, user_id=user["id"])
-                return int(user["id"])
-
-        return list(await asyncio.gather(*(one(n) for n in range(count))))
-
-    async def group(self, bot_ids: Sequence[int], title: str) -> int:
-        chat = await self.post("chats", type="supergroup", title=title, bot_ids=list(bot_ids))
-        return int(chat["id"])
-
-    async def bot_texts(self, chats: Sequence[int]) -> dict[int, list[str]]:
-        """Each chat's texts sent by bots, in the order Telegram accepted them."""
-        sem = asyncio.Semaphore(32)
-
-        async def one(chat: int) -> tuple[int, list[str]]:
-            async with sem:
-                response = await self.http.get(f"/_sim/chats/{chat}/messages")
-                response.raise_for_status()
-                texts = [
-                    str(m.get("text") or "")
-                    for m in response.json()
-                    if m["sender"]["type"] == "bot" and not m.get("deleted")
-                ]
-                return chat, texts
-
-        return dict(await asyncio.gather(*(one(c) for c in chats)))
-
-    async def r429(self, bot_ids: Sequence[int]) -> int:
-        stats = (await self.http.get("/_sim/stats")).json()["bots"]
-        return sum(int(stats.get(str(b), {}).get("r429", {}).get("total", 0)) for b in bot_ids)

@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from sluice.accounts import load_settings
 from sluice.apps.transcribe import load_provider_settings, open_app
+from sluice.config import load_settings
 from sluice.emulator import EmulatorConfig, EmulatorServer, make_tone_audio
 
 TOKEN = "1000001:" + "A" * 35  # obviously fake
