@@ -347,4 +347,5 @@ async def test_the_python_client_raises_what_the_emulator_refused(sim: Sim) -> N
         await sim.start(BOT_A, 424242)
     ids = await sim.users(2, start_bot_id=BOT_A)
     assert await sim.texts_of(ids) == {ids[0]: [], ids[1]: []}  # no bot message yet
+    assert await sim.users(0) == []  # none asked, none made: a scenario without users
     assert (await sim.config())["limits"]["bot"] == "30/1"

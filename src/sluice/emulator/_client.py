@@ -65,6 +65,8 @@ class Sim:
         language_code: str | None = None,
     ) -> list[int]:
         """``count`` new users in one call (each starts ``start_bot_id`` if given); their ids."""
+        if count == 0:
+            return []
         body: dict[str, Any] = {"count": count, "first_name": first_name}
         if start_bot_id is not None:
             body["start_bot_id"] = start_bot_id
