@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from fake_telegram import FakeTelegram, RetryAfter, classify, fixed
 from gate_env import Env
 from sluice.accounts import Account
@@ -81,6 +83,26 @@ def test_spurious_429s_cost_order_nothing_and_are_not_retried_early(env: Env) ->
     for accepted in tg.accepted:
         for at in refused.get(accepted.chat, []):
             assert not at < accepted.at < at + 1.0 - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spurious_429s_at_random_never_close_the_account(seed: int) -> None:
+    # One send in twenty refused at random, on chats that sent nothing lately: no
+    # chat explains them, yet they are not a bot-wide limit (nearly every other send
+    # goes through). Closing the account for them would cut the bot's rate for
+    # minutes. On virtual time (the memory limiter): the same runs every time.
+    env = Env("memory").at(10)
+    rng = random.Random(seed)
+
+    def jitter() -> float:
+        return rng.uniform(0.005, 0.015)
+
+    tg = env.telegram(Limits(speed=10), up=jitter, down=jitter, p429=0.05, p5xx=0.02, seed=seed)
+    gate = make_gate(env, 10)
+    env.run(send_all(gate, tg, [(chat, 4) for chat in range(1, 501)]))
+    assert tg.r429_injected >= 80  # enough floods that a trigger-happy rule would fire
+    assert len(tg.accepted) == 2000
+    assert gate.account(BOT).health.account_blocks == 0
 
 
 def test_a_bot_limit_stricter_than_assumed_closes_the_account_and_is_learned(env: Env) -> None:

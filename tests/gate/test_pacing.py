@@ -117,3 +117,24 @@ def test_a_group_goes_at_twenty_a_minute(env: Env) -> None:
     ideal = 120.0  # 20 at once, 20 more a minute later, the last 20 at two minutes
     assert tg.r429 == 0
     assert ideal <= took <= env.bound(ideal * 1.05)
+
+
+def test_many_chats_with_a_backlog_each_go_at_the_bot_limit(env: Env) -> None:
+    # Forty chats with fifty messages each: together they could go faster than the
+    # bot's 300/s (each chat 10/s at speed 10), so the bot window is the limit. A lane
+    # that entered the ready queue with its first message must be ranked on all fifty
+    # once they arrive, or it waits until every other chat is done and then goes
+    # alone at its own chat's pace.
+    env = env.at(10)
+    rtt = 0.002
+    tg = env.telegram(Limits(speed=10), up=fixed(rtt / 2), down=fixed(rtt / 2))
+    gate = env.gate([BOT], speed=10)
+    plan = [(chat, env.size(50)) for chat in range(1, 41)]
+    took = env.run(broadcast(gate, tg, plan))
+    sends = sum(count for _, count in plan)
+    windows = (sends - 1) // 30
+    span = 0.1 * (1 + gate.limits.guard)
+    bound = (windows + 1) * (span + rtt)
+    assert tg.r429 == 0
+    assert_in_order(tg, plan)
+    assert windows * 0.1 <= took <= env.bound(bound) + 1e-6, f"{took:.3f}s, bound {bound:.3f}s"

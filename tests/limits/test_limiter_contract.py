@@ -77,7 +77,9 @@ class Backend:
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         now = [1000.0]
-        memory = MemoryLimiter(LIMITS, lookahead=LOOKAHEAD, pace=True, clock=lambda: now[0])
+        memory = MemoryLimiter(
+            LIMITS, lookahead=LOOKAHEAD, pace=True, headroom=3, clock=lambda: now[0]
+        )
 
         async def advance_clock(seconds: float) -> None:
             now[0] += seconds

@@ -7,7 +7,8 @@ retries and failover. Lanes whose head may go now wait in the
 broadcasts share the bot fairly), then longest remaining work first (a group
 with fifteen messages at twenty a minute must start before a hundred chats
 with one message each, or it alone will end the whole late), then by
-submission order.
+submission order. A lane's place follows its work: a lane that joined the
+queue with one message and has fifty by now is ranked on fifty.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import bisect
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Hashable
+from typing import Any
 
 from sluice.gate._call import Call
 
@@ -25,7 +27,7 @@ __all__ = ["Lane", "ReadyQueue"]
 class Lane:
     """The calls of one (account, chat), oldest first; only the head is ever sent."""
 
-    __slots__ = ("busy", "chat", "key", "own", "queue", "queued", "retry_at", "spacing")
+    __slots__ = ("busy", "chat", "entry", "key", "own", "queue", "queued", "retry_at", "spacing")
 
     def __init__(self, chat: Hashable | None, key: Hashable = None, spacing: float = 0.0) -> None:
         self.chat = chat
@@ -36,6 +38,7 @@ class Lane:
         self.busy = False  # the head is admitted or sending
         self.queued = False  # in the ready queue or the timer heap
         self.retry_at = 0.0  # not before: a 429's retry_after, a backoff, a closed chat
+        self.entry: list[Any] | None = None  # its place in the ready queue, while it has one
 
     @property
     def head(self) -> Call | None:
@@ -62,17 +65,25 @@ class Lane:
 
 
 class ReadyQueue:
-    """Lanes whose head may be sent now."""
+    """Lanes whose head may be sent now.
+
+    Each priority holds its flows in turn, each flow a heap of entries
+    ``[-remaining, head seq, tie-breaker, lane]``. Re-ranking a lane pushes a
+    new entry and empties the old one (its lane becomes None), which is
+    skipped when it comes up: O(log n) either way.
+    """
 
     __slots__ = ("_levels", "_size")
 
     def __init__(self) -> None:
-        # priority -> flow -> heap of (-remaining, seq, tie-breaker, lane)
-        self._levels: dict[int, OrderedDict[Hashable, list[tuple[float, int, int, Lane]]]] = {}
+        self._levels: dict[int, OrderedDict[Hashable, list[list[Any]]]] = {}
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
+
+    def __contains__(self, lane: Lane) -> bool:
+        return lane.entry is not None
 
     def push(self, lane: Lane) -> None:
         head = lane.queue[0]
@@ -80,9 +91,20 @@ class ReadyQueue:
         heap = flows.get(head.flow)
         if heap is None:
             heap = flows[head.flow] = []
-        heapq.heappush(heap, (-lane.remaining, head.seq, id(lane), lane))
+        entry = [-lane.remaining, head.seq, id(lane), lane]
+        heapq.heappush(heap, entry)
+        lane.entry = entry
         lane.queued = True
         self._size += 1
+
+    def rerank(self, lane: Lane) -> None:
+        """The lane's work or head changed while it waits here: its place follows."""
+        if lane.entry is None:
+            return
+        lane.entry[3] = None
+        lane.entry = None
+        self._size -= 1
+        self.push(lane)
 
     def restore(self, lane: Lane) -> None:
         """Put back a lane just taken, first of its priority, as if never taken (the
@@ -90,31 +112,37 @@ class ReadyQueue:
         self.push(lane)
         self._levels[int(lane.queue[0].priority)].move_to_end(lane.queue[0].flow, last=False)
 
-    def _best(self) -> OrderedDict[Hashable, list[tuple[float, int, int, Lane]]] | None:
+    def _first(self) -> tuple[OrderedDict[Hashable, list[list[Any]]], Hashable, list[list[Any]]]:
+        """The flow whose turn it is at the best priority, its heap's top a live entry."""
         for priority in sorted(self._levels):
             flows = self._levels[priority]
-            if flows:
-                return flows
-        return None
+            while flows:
+                flow, heap = next(iter(flows.items()))
+                while heap and heap[0][3] is None:
+                    heapq.heappop(heap)  # re-ranked since
+                if heap:
+                    return flows, flow, heap
+                del flows[flow]
+        raise IndexError("the ready queue is empty")
 
     def peek(self) -> Lane | None:
-        flows = self._best()
-        if flows is None:
+        if not self._size:
             return None
-        heap = next(iter(flows.values()))
-        return heap[0][3]
+        _, _, heap = self._first()
+        lane: Lane = heap[0][3]
+        return lane
 
     def pop(self) -> Lane | None:
-        """The next lane: best priority, next flow in turn, oldest head."""
-        flows = self._best()
-        if flows is None:
+        """The next lane: best priority, next flow in turn, most work, oldest head."""
+        if not self._size:
             return None
-        flow, heap = next(iter(flows.items()))
-        lane = heapq.heappop(heap)[3]
+        flows, flow, heap = self._first()
+        lane: Lane = heapq.heappop(heap)[3]
         if heap:
             flows.move_to_end(flow)
         else:
             del flows[flow]
         self._size -= 1
         lane.queued = False
+        lane.entry = None
         return lane

@@ -123,6 +123,8 @@ class AccountScheduler:
         self.waiting += 1
         if lane.head is call:
             self.schedule(lane)
+        elif lane in self.ready:
+            self.ready.rerank(lane)  # more work: a better place
 
     def _spacing(self, chat: Hashable) -> float:
         lim = self.limiter.limits

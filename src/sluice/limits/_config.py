@@ -59,9 +59,9 @@ class TelegramLimits:
     speed: float = 1.0
     guard: float = 0.0
     adapt_hold: float = 300.0
-    escalate_after: int = 3
+    escalate_after: int = 5
     escalate_window: float = 2.0
-    escalate_share: float = 0.25
+    escalate_share: float = 0.5
     enabled: bool = True
 
     def __post_init__(self) -> None:
