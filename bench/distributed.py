@@ -56,7 +56,7 @@ USERS = 600
 MESSAGES = [{"text": "m1"}, {"text": "m2"}]
 PROCESSES = (1, 2, 4)
 SPEED = 1.0
-PING_EVERY = 0.2
+PING_EVERY = 2.0  # seconds at speed 1 between two /ping (a chat allows one reply a second)
 
 
 @contextlib.asynccontextmanager
@@ -113,7 +113,7 @@ async def _replier(
             number += 1
             sent[number] = time.perf_counter()
             await sim.send(chat, f"/ping {number}", bot_id=bot.id)
-            await asyncio.sleep(PING_EVERY)
+            await asyncio.sleep(PING_EVERY / speed)
 
     await bot.delete_webhook(drop_pending_updates=True)
     polling = asyncio.create_task(

@@ -89,7 +89,9 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     url = request.getfixturevalue("redis_url")
     namespace = f"t{uuid.uuid4().hex[:10]}"
     pair = [
-        RedisLimiter(aioredis.Redis.from_url(url), LIMITS, namespace=namespace, pace=True)
+        RedisLimiter(
+            aioredis.Redis.from_url(url), LIMITS, namespace=namespace, pace=True, headroom=3
+        )
         for _ in "ab"
     ]
 
@@ -331,9 +333,32 @@ async def test_broadcasts_leave_headroom_while_replies_are_being_sent(backend: B
     for ticket in admitted:
         assert isinstance(ticket, Ticket)
         await backend.limiter.confirm(ticket, SendResult.OK)
-    await backend.advance(3 * WINDOW)  # two windows without a reply: all of it again
+    await backend.advance(11 * WINDOW)  # ten windows without a reply: all of it again
     for chat in range(-10, -5):
         assert isinstance(await ask(backend.other, chat, bulk=True), Ticket)
+
+
+async def test_a_reply_refused_by_a_full_window_still_makes_room_for_itself(
+    backend: Backend,
+) -> None:
+    # Another process's broadcast fills the window before any reply went out: the
+    # reply is refused, but having asked is what makes the next broadcast sends leave
+    # room, or a busy broadcast would starve replies until it ends.
+    bulk = [await ask(backend.other, chat, bulk=True) for chat in range(-10, -5)]
+    assert all(isinstance(ticket, Ticket) for ticket in bulk)
+    assert not isinstance(await ask(backend.other, -5, bulk=True), Ticket)
+    assert not isinstance(await ask(backend.limiter, 77), Ticket)  # the window is full
+    for ticket in bulk:
+        assert isinstance(ticket, Ticket)
+        await backend.other.confirm(ticket, SendResult.OK)
+    # The next window: the broadcast takes 2 of its 5 slots, and the reply one of the 3.
+    ahead = [await ask(backend.other, chat, bulk=True) for chat in range(-20, -17)]
+    assert [isinstance(answer, Ticket) for answer in ahead] == [True, True, False]
+    # At once, while they are in flight: its pace is not the broadcast's, which its
+    # two sends booked ahead (a window they filled would refuse it until their answers).
+    reply = await ask(backend.limiter, 77)
+    assert isinstance(reply, Ticket)
+    assert reply.delay <= ahead[1].delay + TOLERANCE  # not queued behind the broadcast
 
 
 async def test_a_paused_account_admits_nothing_until_resumed(backend: Backend) -> None:

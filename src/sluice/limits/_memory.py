@@ -17,7 +17,7 @@ contract suite (``tests/limits/test_limiter_contract.py``) runs on both:
   that are a share of the answers since the first of them, close the whole
   account and cut its rate to what Telegram was seen to accept;
 * cut rates climb back a step after every quiet hold;
-* while anything but bulk sends went out as an account in the last two
+* while anything but bulk sends asked to go as an account in the last ten
   windows, its bulk sends (broadcasts) leave ``headroom`` slots free;
 * a paused account admits nothing until resumed.
 """
@@ -50,6 +50,9 @@ __all__ = ["MemoryLimiter"]
 
 _EPS = 1e-9
 _SWEEP_EVERY = 1024  # admissions between two sweeps of idle chats
+# Windows a non-bulk send keeps broadcasts leaving room: longer than a chat's pace
+# (a user answered every second or two), or the room closes between two replies.
+_HOT_WINDOWS = 10
 
 
 class _Chat:
@@ -214,9 +217,13 @@ class MemoryLimiter:
                 window, starts = acc.bot, acc.bot_starts
                 if acc.bot_rate.factor < 1 and acc.bot_rate.on_success(now):
                     window.factor = acc.bot_rate.factor
+            if not request.bulk and not request.paid:
+                # Broadcasts leave room from now on, even if this send must wait:
+                # marking only admitted ones, a full window never would.
+                acc.hot_until = now + _HOT_WINDOWS * window.span
             hot = request.bulk and acc.hot_until > now and not request.paid
             spare = self.headroom if hot else 0
-            opens = window.ready_at(now, spare)
+            opens = window.ready_at(now, spare, bulk=request.bulk)
             if math.isinf(opens):
                 return _after_answers(window, starts, spare, now)
             ready = max(ready, opens)
@@ -241,13 +248,11 @@ class MemoryLimiter:
             ready = max(ready, chat_ready)
         member = next(self._ids)
         if window is not None and starts is not None:
-            window.reserve(ready)
+            window.reserve(ready, bulk=request.bulk)
             starts[member] = ready
         if chat is not None:
             chat.window.reserve(ready)
             chat.starts[member] = ready
-        if not request.bulk and window is not None:
-            acc.hot_until = now + 2 * window.span
         acc.health.requests += 1
         return Ticket(member, request.account, key, max(0.0, ready - now), request.paid)
 

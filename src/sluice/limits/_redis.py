@@ -103,7 +103,7 @@ class RedisLimiter:
         lookahead: the furthest ahead a send is admitted with a delay (default:
             one bot window).
         headroom: slots of a bot's window that bulk sends (broadcasts) leave free
-            while anything else went out as the bot in the last two windows, so a
+            while anything else asked to go as the bot in the last ten windows, so a
             reply during a broadcast does not queue behind a window of it.
         pace: space a bot's sends ``window / count`` apart after ``limits.bot_burst``
             back to back (the default, as the memory limiter does): a window's worth
@@ -125,7 +125,7 @@ class RedisLimiter:
         *,
         namespace: str = "sluice",
         lookahead: float | None = None,
-        headroom: int = 3,
+        headroom: int = 1,
         pace: bool = True,
         in_flight_ttl: float = 300.0,
         heartbeat: float = 3.0,

@@ -6,13 +6,14 @@ from __future__ import annotations
 __all__ = ["ACQUIRE", "CONFIRM", "FLOOD"]
 
 # Keys, under the prefix: w:<scope> a window (sorted set of sends, scored by their
-# answer's time, or far ahead while in flight), tat:<scope> its pacing (GCRA),
-# rate:<scope> an adaptive rate (f factor, h hold, c changed, p probing): of a bot
+# answer's time, or far ahead while in flight), tat:<scope> its broadcasts' pacing
+# (GCRA) and tato:<scope> the other sends', rate:<scope> an adaptive rate (f factor,
+# h hold, c changed, p probing): of a bot
 # (<bot>), of what it learned of its private chats' burst and groups' count
 # (<bot>#private, <bot>#group), of a chat's count or burst (<chat>#n) and a
 # private chat's rate (<chat>#r); flood:<bot> and flood:<chat> closed until they
 # expire, unexplained:<bot> the recent 429s no chat explains, paused:<bot> the
-# reason, health:<bot> counters, hot:<bot> a non-bulk send went out lately,
+# reason, health:<bot> counters, hot:<bot> a non-bulk send asked lately,
 # alive:<process> heartbeats. A bot scope is <bot> or <bot>:paid; a chat's, <bot>:<chat>.
 _COMMON = """
 local t = redis.call('TIME')
@@ -112,11 +113,18 @@ while i <= #ARGV do
     out[#out + 1] = 0
   else
     local code, ms = nil, 0
+    -- A send other than a broadcast's asked: broadcasts leave room from now on, even
+    -- if this one must wait (marking only admitted ones, a full window never would).
+    if not bulk then redis.call('SET', hot, '1', 'PX', math.ceil(10 * window)) end
     local ready = now + math.max(0, redis.call('PTTL', prefix .. 'flood:' .. account))
     local n = math.max(1, math.floor(count * rate_get(bot, c.step) + 1e-9))
+    -- Each send moves the pace on by a full window's share, as the memory backend does.
+    local step = window / n
     if bulk and redis.call('EXISTS', hot) == 1 then n = math.max(1, n - headroom) end
     local interval = window / n
-    local tat = tonumber(redis.call('GET', prefix .. 'tat:' .. bot) or '0')
+    -- Broadcasts and the rest keep separate paces (see SlidingWindow).
+    local tat_key = prefix .. (bulk and 'tat:' or 'tato:') .. bot
+    local tat = tonumber(redis.call('GET', tat_key) or '0')
     ready = math.max(ready, tat - (math.min(burst, n) - 1) * interval)
     local at, flying = opens(prefix .. 'w:' .. bot, n, window)
     if flying then
@@ -158,8 +166,8 @@ while i <= #ARGV do
     else
       redis.call('ZADD', prefix .. 'w:' .. bot, ready + ttl, member)
       redis.call('PEXPIRE', prefix .. 'w:' .. bot, window + ttl + ahead)
-      local next_tat = string.format('%.3f', math.max(tat, ready) + interval)
-      redis.call('SET', prefix .. 'tat:' .. bot, next_tat, 'PX', math.ceil(window + ahead))
+      local next_tat = string.format('%.3f', math.max(tat, ready) + step)
+      redis.call('SET', tat_key, next_tat, 'PX', math.ceil(window + ahead))
       if kind == 'p' then
         local bkey = prefix .. 'b:' .. chat
         redis.call('HSET', bkey, 'm', member, 'p', chat_window)
@@ -169,7 +177,6 @@ while i <= #ARGV do
         redis.call('PEXPIRE', prefix .. 'w:' .. chat, math.ceil(chat_window + ttl + ahead))
       end
       redis.call('HINCRBY', prefix .. 'health:' .. account, 'requests', 1)
-      if not bulk then redis.call('SET', hot, '1', 'PX', math.ceil(2 * window)) end
       out[#out + 1] = 0
       out[#out + 1] = math.ceil(ready - now)
     end

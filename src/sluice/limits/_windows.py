@@ -15,7 +15,10 @@ jitter: exact pacing with no 429, at the cost of one round trip per window.
 The sliding window also paces: after ``burst`` back-to-back sends, sends are
 spread ``span / allowed`` apart (GCRA). A window's worth of requests fired at
 once would arrive together, queue at the server and stretch every round trip;
-spread out, they cost one short round trip each.
+spread out, they cost one short round trip each. Bulk sends (broadcasts) and
+the others keep separate paces in one window: a broadcast admitted ahead
+books the pace a window into the future, and a reply paced behind it would
+wait that whole window for a slot its headroom keeps free.
 
 ``factor`` scales the allowed count (adaptive decrease and recovery) without
 losing the history; :meth:`SlidingWindow.resize` changes count and span (a
@@ -46,7 +49,7 @@ class SlidingWindow:
             (``count`` by default: no pacing beyond the window itself).
     """
 
-    __slots__ = ("_log", "_tat", "burst", "count", "factor", "in_flight", "span")
+    __slots__ = ("_log", "_tat", "_tat_other", "burst", "count", "factor", "in_flight", "span")
 
     def __init__(self, count: int, span: float, burst: int | None = None) -> None:
         self.count = count
@@ -54,16 +57,17 @@ class SlidingWindow:
         self.burst = count if burst is None else max(1, burst)
         self.factor = 1.0
         self.in_flight = 0
-        self._tat = -math.inf  # GCRA's theoretical arrival time of the next send
+        self._tat = -math.inf  # GCRA's theoretical arrival time of the next bulk send
+        self._tat_other = -math.inf  # ... and of the next other one
         self._log: deque[float] = deque(maxlen=count)
 
     @property
     def allowed(self) -> int:
         return max(1, int(self.count * self.factor + _EPS))
 
-    def ready_at(self, now: float, spare: int = 0) -> float:
+    def ready_at(self, now: float, spare: int = 0, *, bulk: bool = True) -> float:
         """When one more send may start, leaving ``spare`` slots free; ``inf`` while only
-        answers in flight can free a slot."""
+        answers in flight can free a slot. ``bulk``: which pace it keeps."""
         allowed = max(1, self.allowed - spare)
         free = allowed - self.in_flight
         if free <= 0:
@@ -71,16 +75,20 @@ class SlidingWindow:
         ready = now
         if self.burst < self.count:  # paced: GCRA after the burst
             interval = self.span / allowed
-            ready = max(now, self._tat - (min(self.burst, allowed) - 1) * interval)
+            tat = self._tat if bulk else self._tat_other
+            ready = max(now, tat - (min(self.burst, allowed) - 1) * interval)
         if len(self._log) >= free:
             # The send ``free`` places back must leave the window first.
             ready = max(ready, self._log[-free] + self.span)
         return ready
 
-    def reserve(self, now: float) -> None:
+    def reserve(self, now: float, *, bulk: bool = True) -> None:
         self.in_flight += 1
         if self.burst < self.count:
-            self._tat = max(self._tat, now) + self.span / self.allowed
+            if bulk:
+                self._tat = max(self._tat, now) + self.span / self.allowed
+            else:
+                self._tat_other = max(self._tat_other, now) + self.span / self.allowed
 
     def confirm(self, now: float, counted: bool = True) -> None:
         """The answer arrived: log the send (unless Telegram refused it uncounted)."""
