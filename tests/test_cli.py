@@ -136,6 +136,8 @@ def test_transcribe_lists_everything_missing_at_once(tmp_path: Path) -> None:
         for name, value in os.environ.items()
         if not name.endswith(("_API_KEY", "_TOKEN")) and not name.startswith(("SLUICE_", "TELE"))
     }
+    env["LOCAL_WHISPER_DEVICE"] = "tpu"
+    env["GROQ_RATE_LIMIT"] = "often"
     result = subprocess.run(
         [sys.executable, "-m", "sluice.cli", "run", "transcribe"],
         capture_output=True,
@@ -148,8 +150,11 @@ def test_transcribe_lists_everything_missing_at_once(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "no bot token: set TELEGRAM_BOT_TOKEN" in line
-    assert "no speech-to-text provider is configured" in line
+    assert "LOCAL_WHISPER_DEVICE is not a device" in line
+    assert "GROQ_RATE_LIMIT is not a rate limit" in line
     assert "INFO" not in result.stderr
+    # No key is not a problem any more: the local model is the provider.
+    assert "speech-to-text provider" not in line
 
 
 def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

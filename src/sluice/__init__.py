@@ -21,6 +21,7 @@ from sluice._exceptions import (
     ServiceUnavailable,
     SluiceError,
     StoreUnavailable,
+    WeightsError,
 )
 from sluice._redact import install_log_redaction, redact, redact_exception, register_secret
 
@@ -45,6 +46,7 @@ __all__ = [
     "ServiceUnavailable",
     "SluiceError",
     "StoreUnavailable",
+    "WeightsError",
     "__version__",
     "install_log_redaction",
     "redact",

@@ -20,6 +20,7 @@
      │    └── Retryable            raised by a handler: run the job again later
      ├── MediaError                ffmpeg could not decode a file, or there is no ffmpeg
      ├── EmulatorError             the emulator refused a /_sim/ request (sluice.emulator.Sim)
+     ├── WeightsError              a local speech model's files are missing or not the official ones
      └── ProviderError             a speech-to-text provider failed (sluice.apps.transcribe)
           ├── RateLimited, Unavailable, TooLarge, Unauthorized, Refused
           └── AllProvidersFailed
@@ -55,6 +56,7 @@ __all__ = [
     "ServiceUnavailable",
     "SluiceError",
     "StoreUnavailable",
+    "WeightsError",
 ]
 
 
@@ -195,3 +197,8 @@ class MediaError(SluiceError):
 
 class EmulatorError(SluiceError):
     """The emulator refused a ``/_sim/`` request; the message carries its description."""
+
+
+class WeightsError(SluiceError):
+    """A local speech model's files are missing, truncated, corrupt or not the ones
+    they claim to be: they are never loaded. The message says what to reinstall."""

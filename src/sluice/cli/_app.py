@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import traceback
+from pathlib import Path
 from typing import Annotated
 
 from rich.console import Console
@@ -142,15 +143,42 @@ def run(args: list[str]) -> int:
     return result if isinstance(result, int) else 0
 
 
-@app.command()
-def demo() -> None:
-    """Three aiogram bots broadcast to 1,500 emulated users through sluice, offline."""
+demo_app = typer.Typer(
+    help="Offline demonstrations on an emulated Telegram.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback()
+def demo(ctx: typer.Context) -> None:
+    """Three aiogram bots broadcast to 1,500 emulated users through sluice, offline.
+
+    `sluice demo transcribe`: real speech to text on this machine instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         from sluice.cli._demo import run_demo
     except ImportError as error:
         raise missing_extra("sluice demo", "demo", error) from None
 
     report = asyncio.run(run_demo(console))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@demo_app.command("transcribe")
+def demo_transcribe() -> None:
+    """A spoken voice note transcribed by the bot with Whisper on this machine, offline."""
+    try:
+        from sluice.cli._demo_transcribe import run_demo_transcribe
+    except ImportError as error:
+        raise missing_extra("sluice demo transcribe", "local-stt", error) from None
+    configure_logging()
+    # Where `sluice run transcribe` keeps its files: the model is joined there once.
+    data_dir = Path(os.environ.get("SLUICE_DATA_DIR") or ".sluice")
+    report = asyncio.run(run_demo_transcribe(console, data_dir))
     raise typer.Exit(0 if report.ok else 1)
 
 

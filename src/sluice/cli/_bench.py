@@ -112,11 +112,23 @@ def jobs(as_json: JsonFlag = False) -> None:
 
 
 @bench_app.command("transcribe")
-def transcribe(as_json: JsonFlag = False) -> None:
+def transcribe(
+    as_json: JsonFlag = False,
+    provider: Annotated[
+        str,
+        typer.Option(
+            help="emulated: the bot's own time beyond an emulated provider's; local: "
+            "Whisper on this machine (real-time factor, memory, load time).",
+        ),
+    ] = "emulated",
+) -> None:
     """The transcription bot's own time beyond the provider's, and a cache hit's latency."""
     import asyncio
 
-    module = _load("transcribe")
+    if provider not in ("emulated", "local"):
+        _progress.print(f"[bold red]error:[/] --provider is emulated or local, not {provider!r}")
+        raise typer.Exit(2)
+    module = _load("transcribe" if provider == "emulated" else "local_stt")
     with _progress.status("starting") as status:
         results = asyncio.run(module.run_all(lambda text: status.update(text)))
     _emit(results, as_json, module.as_markdown(results))

@@ -8,6 +8,7 @@ import pytest
 
 from sluice import ConfigError, redact
 from sluice.apps.transcribe._deepgram import DeepgramProvider
+from sluice.apps.transcribe._local import LocalWhisperProvider
 from sluice.apps.transcribe._openai_compat import OpenAICompatibleProvider
 from sluice.apps.transcribe._provider_settings import (
     ProviderSettings,
@@ -102,12 +103,12 @@ def test_overrides_of_base_url_model_and_rate() -> None:
 
 def test_a_custom_openai_compatible_server() -> None:
     settings = load(
-        CUSTOM_STT_NAME="Local",
+        CUSTOM_STT_NAME="Whisperbox",
         CUSTOM_STT_BASE_URL="http://127.0.0.1:8000/v1",
         CUSTOM_STT_MODEL="Systran/faster-whisper-small",
     )
-    assert settings.order == ("local",)
-    local = build_providers(settings)["local"]
+    assert settings.order == ("whisperbox",)
+    local = build_providers(settings)["whisperbox"]
     assert isinstance(local, OpenAICompatibleProvider)
     assert (local.model, local.base_url, local.extensions) == (
         "Systran/faster-whisper-small",
@@ -151,19 +152,53 @@ def test_every_problem_is_reported_at_once_without_values() -> None:
     assert any(line.startswith("TRANSCRIPTION_TIMEOUT: ") for line in found)
     assert found[-2:] == [
         "TRANSCRIPTION_PROVIDERS names 'whisper', which is not a provider: expected groq, "
-        "deepgram, together, openai or custom (CUSTOM_STT_NAME)",
+        "deepgram, together, openai, local or custom (CUSTOM_STT_NAME)",
         "TRANSCRIPTION_PROVIDERS names openai but OPENAI_API_KEY is not set: set it, or leave "
         "openai out of TRANSCRIPTION_PROVIDERS",
     ]
     assert not any(GROQ in line or "ftp://" in line for line in found)
 
 
-def test_nothing_configured_says_what_to_set() -> None:
-    assert problems() == [
-        "no speech-to-text provider is configured: set one or more of GROQ_API_KEY, "
-        "DEEPGRAM_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY or CUSTOM_STT_BASE_URL"
-    ]
-    assert problems(GROQ_API_KEY="   ") == problems()  # blank is unset
+def test_with_no_key_the_local_model_is_the_provider(tmp_path: Path) -> None:
+    settings = load()
+    assert settings.order == ("local",)
+    assert settings.local_only
+    assert load(GROQ_API_KEY="   ").order == ("local",)  # blank is unset
+    (local,) = build_providers(settings, data_dir=tmp_path)
+    assert isinstance(local, LocalWhisperProvider)
+    assert (local.name, local.model, local.device, local.data_dir) == (
+        "local", "base", "auto", tmp_path,
+    )  # fmt: skip
+    tuned = load(
+        LOCAL_WHISPER_MODEL=str(tmp_path), LOCAL_WHISPER_DEVICE="CPU",
+        LOCAL_WHISPER_COMPUTE_TYPE="int8_float32", LOCAL_WHISPER_CONCURRENCY="2",
+    )  # fmt: skip
+    (local,) = build_providers(tuned)
+    assert isinstance(local, LocalWhisperProvider)
+    assert (local.spec, local.model, local.device, local.compute_type, local.concurrency) == (
+        str(tmp_path), tmp_path.name, "cpu", "int8_float32", 2,
+    )  # fmt: skip
+
+
+def test_with_keys_local_goes_where_it_is_put() -> None:
+    assert load(GROQ_API_KEY=GROQ).order == ("groq",)  # keys alone: no local model
+    assert not load(GROQ_API_KEY=GROQ).local_only
+    assert load(GROQ_API_KEY=GROQ, TRANSCRIPTION_PROVIDERS="groq,local").order == (
+        "groq",
+        "local",
+    )
+    assert load(GROQ_API_KEY=GROQ, TRANSCRIPTION_PROVIDER="local").order == ("local", "groq")
+    # A local model set with keys: the last to take over.
+    assert load(GROQ_API_KEY=GROQ, LOCAL_WHISPER_MODEL="small").order == ("groq", "local")
+
+
+def test_local_settings_are_checked() -> None:
+    found = problems(LOCAL_WHISPER_DEVICE="tpu", LOCAL_WHISPER_CONCURRENCY="0")
+    assert any(
+        line.startswith("LOCAL_WHISPER_DEVICE is not a device: expected auto, cpu, cuda")
+        for line in found
+    ), found
+    assert any(line.startswith("LOCAL_WHISPER_CONCURRENCY") for line in found), found
 
 
 def test_a_custom_name_must_not_shadow_a_provider() -> None:

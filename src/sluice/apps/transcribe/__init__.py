@@ -16,6 +16,7 @@ except ImportError as error:
 from sluice.apps.transcribe._app import TranscribeApp, open_app, run_transcribe
 from sluice.apps.transcribe._bot import TranscribeBot, media_of
 from sluice.apps.transcribe._failover import Providers
+from sluice.apps.transcribe._local import LocalWhisperProvider
 from sluice.apps.transcribe._model import Segment, Transcript
 from sluice.apps.transcribe._pipeline import Transcriber, Transcription
 from sluice.apps.transcribe._provider_settings import (
@@ -25,6 +26,7 @@ from sluice.apps.transcribe._provider_settings import (
 )
 
 __all__ = [
+    "LocalWhisperProvider",
     "ProviderSettings",
     "Providers",
     "Segment",

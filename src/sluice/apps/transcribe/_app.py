@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 
+from sluice._exceptions import ConfigError, MissingExtra
 from sluice.apps.transcribe._bot import TranscribeBot
 from sluice.apps.transcribe._download import MtprotoDownloader
 from sluice.apps.transcribe._failover import Providers
+from sluice.apps.transcribe._local import LOCAL, LocalWhisperProvider
 from sluice.apps.transcribe._pipeline import Transcriber
 from sluice.apps.transcribe._provider_settings import ProviderSettings, build_providers
 from sluice.cache import Cache
@@ -99,7 +101,8 @@ async def open_app(
         token = settings.bot_tokens[0]
         bot = runtime.bot
         queue = JobQueue(runtime.jobs, lease=lease, check_interval=min(0.25, lease / 4))
-        chain = build_providers(providers)
+        chain = build_providers(providers, data_dir=runtime.data_dir)
+        await _prepare_local(chain, providers)
         pool = telethon_pool
         if pool is None and settings.mtproto_credentials and not runtime.session.api.is_local:
             from sluice.integrations.telethon import TelethonPool
@@ -129,6 +132,33 @@ async def open_app(
             if pool is not None and telethon_pool is None:
                 await pool.disconnect()
             await chain.aclose()
+
+
+async def _prepare_local(chain: Providers, settings: ProviderSettings) -> None:
+    """Verify and load the local model before the first job, and say it is in use."""
+    if LOCAL not in chain.names:
+        return
+    local = chain[LOCAL]
+    assert isinstance(local, LocalWhisperProvider)
+    try:
+        await local.prepare()
+    except MissingExtra as error:
+        if not settings.local_only:
+            raise
+        raise ConfigError(
+            "no speech-to-text provider is configured and the local model is not installed: "
+            "set one or more of GROQ_API_KEY, DEEPGRAM_API_KEY, TOGETHER_API_KEY, "
+            "OPENAI_API_KEY or CUSTOM_STT_BASE_URL, or pip install "
+            "'sluice-telegram[local-stt]' to transcribe on this machine"
+        ) from error
+    seconds = local.load_seconds or 0.0
+    if settings.local_only:
+        log.info(
+            "no provider key set: transcribing on this machine with %s (loaded in %.1f s)",
+            local.describe(), seconds,
+        )  # fmt: skip
+    else:
+        log.info("local model ready for failover: %s (loaded in %.1f s)", local.describe(), seconds)
 
 
 async def run_transcribe(

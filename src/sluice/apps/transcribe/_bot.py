@@ -29,6 +29,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
+    User,
 )
 
 from sluice._ffmpeg import MediaError
@@ -58,6 +59,16 @@ JOB_KIND = "transcribe"
 SPOKEN_LANGUAGES = ("auto", "en", "id", "es", "pt", "ru", "ar", "hi", "de", "fr")
 _MESSAGE_LIMIT = 4096
 _MB = 1024 * 1024
+
+
+def _spoken(chosen: str | None, user: User | None) -> str | None:
+    """The language to transcribe in: the user's /language choice (None for "auto":
+    detected), else their Telegram app's language where it is one we offer (detection
+    is unreliable on short notes), else None."""
+    if chosen is not None:
+        return None if chosen == "auto" else chosen
+    code = (user.language_code or "").split("-")[0].lower() if user is not None else ""
+    return code if code in SPOKEN_LANGUAGES and code != "auto" else None
 
 
 class _Seen(NamedTuple):
@@ -206,7 +217,7 @@ class TranscribeBot:
             "file_unique_id": media.file_unique_id,
             "file_size": media.file_size,
             "file_name": media.file_name,
-            "language": settings.get("language"),
+            "language": _spoken(settings.get("language"), message.from_user),
             "provider": settings.get("provider"),
             "format": settings.get("format"),
         }
@@ -298,7 +309,9 @@ class TranscribeBot:
         if value not in allowed.get(setting, ()):
             await query.answer()
             return
-        await self.users.update_settings(user_id, {setting: None if value == "auto" else value})
+        # "auto" language is kept as chosen: unset falls back to the Telegram language.
+        stored = None if value == "auto" and setting != "language" else value
+        await self.users.update_settings(user_id, {setting: stored})
         name = t(ui, "auto") if value == "auto" else value
         await query.answer(t(ui, f"{setting}_set", name=name))
         if isinstance(query.message, Message):
@@ -347,12 +360,17 @@ class TranscribeBot:
         stage_share = {
             "downloading": (0.0, 0.2),
             "converting": (0.2, 0.2),
+            "waiting": (0.4, 0.0),
             "transcribing": (0.4, 0.6),
         }
 
         async def report(stage: str, fraction: float, values: dict[str, int]) -> None:
-            if stage == "transcribing":
+            if stage == "transcribing" and "seconds" in values:
+                text = t(ui, "transcribing_seconds", **values)
+            elif stage == "transcribing":
                 text = t(ui, "transcribing", **values)
+            elif stage == "waiting":
+                text = t(ui, "waiting_model", **values)
             else:
                 text = t(ui, stage, percent=f"{fraction * 100:.0f}")
             status.update(text)

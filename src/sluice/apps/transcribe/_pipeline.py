@@ -15,16 +15,18 @@ the size, twice at most.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluice.apps.transcribe._audio import prepare_audio
+from sluice.apps.transcribe._audio import Chunk, prepare_audio
 from sluice.apps.transcribe._audio_stitch import transcribe_chunks
 from sluice.apps.transcribe._failover import Providers
 from sluice.apps.transcribe._model import Transcript
 from sluice.apps.transcribe._provider_errors import TooLarge
+from sluice.apps.transcribe._providers import PROVIDER_PROGRESS
 from sluice.cache import Cache, content_key, file_key
 
 __all__ = ["CACHE_KIND", "Progress", "Transcriber", "Transcription", "sha256_file"]
@@ -122,8 +124,14 @@ class Transcriber:
                         "transcribing", fraction, {"done": int(done), "total": int(total)}
                     )
 
-            async def one(chunk_path: Path) -> Transcript:
-                return await self.providers.transcribe(chunk_path, language=language, first=first)
+            one = functools.partial(
+                self._chunk,
+                {chunk.path: chunk for chunk in chunks},
+                max((chunk.end for chunk in chunks), default=0.0),
+                language,
+                first,
+                progress,
+            )
 
             try:
                 transcript = await transcribe_chunks(
@@ -143,3 +151,32 @@ class Transcriber:
         if file_unique_id:
             await self.cache.put(CACHE_KIND, file_key(file_unique_id), data)
         return Transcription(transcript, from_cache=False, chunks=len(chunks))
+
+    async def _chunk(
+        self,
+        by_path: dict[Path, Chunk],
+        recording: float,
+        language: str | None,
+        first: str | None,
+        progress: Progress | None,
+        chunk_path: Path,
+    ) -> Transcript:
+        """One chunk through the failover chain; what a provider tells of its progress
+        (the local model: its place in line, seconds done) on the recording's time."""
+        chunk = by_path.get(chunk_path)
+        if progress is None or chunk is None:
+            return await self.providers.transcribe(chunk_path, language=language, first=first)
+
+        async def heard(stage: str, values: dict[str, int]) -> None:
+            if stage == "waiting":
+                await progress("waiting", 0.0, values)
+            elif stage == "transcribing_seconds" and recording > 0:
+                done = min(recording, chunk.offset + values["done"])
+                seconds = {"seconds": int(done), "of": max(1, round(recording))}
+                await progress("transcribing", done / recording, seconds)
+
+        token = PROVIDER_PROGRESS.set(heard)
+        try:
+            return await self.providers.transcribe(chunk_path, language=language, first=first)
+        finally:
+            PROVIDER_PROGRESS.reset(token)

@@ -3,9 +3,17 @@ settings (:mod:`sluice.config`): from the environment and a ``.env`` file.
 
 Per provider (``GROQ``, ``DEEPGRAM``, ``TOGETHER``, ``OPENAI``): ``<P>_API_KEY``,
 and optionally ``<P>_BASE_URL``, ``<P>_MODEL`` and ``<P>_RATE_LIMIT`` (``20/min``).
-Any other OpenAI-compatible server (a local Whisper): ``CUSTOM_STT_BASE_URL``,
+Any other OpenAI-compatible server: ``CUSTOM_STT_BASE_URL``,
 ``CUSTOM_STT_MODEL``, optionally ``CUSTOM_STT_API_KEY``, ``CUSTOM_STT_NAME``
 (``custom``) and ``CUSTOM_STT_RATE_LIMIT``.
+
+Whisper on this machine (``local``, the ``local-stt`` extra; :mod:`._local`):
+``LOCAL_WHISPER_MODEL`` (the bundled ``base`` when unset, a directory, or a
+size name), ``LOCAL_WHISPER_DEVICE`` (``auto``, ``cpu``, ``cuda``),
+``LOCAL_WHISPER_COMPUTE_TYPE`` and ``LOCAL_WHISPER_CONCURRENCY``. With no key
+and no custom server, ``local`` is the provider; with keys, it is used where
+``TRANSCRIPTION_PROVIDERS`` names it (``groq,local``: it takes over when Groq
+is rate limiting or down), or last when ``LOCAL_WHISPER_MODEL`` is set.
 
 ``TRANSCRIPTION_PROVIDERS`` is the failover order (comma-separated);
 ``TRANSCRIPTION_PROVIDER`` the default, tried first. Without either, every
@@ -40,6 +48,7 @@ from sluice._redact import register_secret
 from sluice.apps.transcribe._circuit import FailoverConfig
 from sluice.apps.transcribe._deepgram import DeepgramProvider
 from sluice.apps.transcribe._failover import Providers
+from sluice.apps.transcribe._local import DEVICES, LOCAL, LocalWhisperProvider
 from sluice.apps.transcribe._openai_compat import CUSTOM, PRESETS, OpenAICompatibleProvider
 from sluice.apps.transcribe._providers import Clock, Provider, RateLimit, Sleep
 from sluice.config import ExplicitSettings, read_environment
@@ -47,7 +56,9 @@ from sluice.config import ExplicitSettings, read_environment
 __all__ = ["PROVIDER_NAMES", "ProviderSettings", "build_providers", "load_provider_settings"]
 
 # Also the default failover order when TRANSCRIPTION_PROVIDERS is not set.
-PROVIDER_NAMES = ("groq", "deepgram", "together", "openai")
+_REMOTE = ("groq", "deepgram", "together", "openai")
+PROVIDER_NAMES = (*_REMOTE, LOCAL)
+_DEFAULT_DATA_DIR = Path(".sluice")
 _CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
@@ -100,6 +111,15 @@ class ProviderSettings(ExplicitSettings):
         default=None, validation_alias="CUSTOM_STT_RATE_LIMIT"
     )
 
+    local_model: str | None = Field(default=None, validation_alias="LOCAL_WHISPER_MODEL")
+    local_device: str = Field(default="auto", validation_alias="LOCAL_WHISPER_DEVICE")
+    local_compute_type: str | None = Field(
+        default=None, validation_alias="LOCAL_WHISPER_COMPUTE_TYPE"
+    )
+    local_concurrency: int | None = Field(
+        default=None, ge=1, validation_alias="LOCAL_WHISPER_CONCURRENCY"
+    )
+
     _order: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator(
@@ -149,6 +169,19 @@ class ProviderSettings(ExplicitSettings):
     def _name(cls, value: str | None) -> str | None:
         return value.strip().lower() if value is not None else None
 
+    @field_validator("local_device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in DEVICES:
+            raise ValueError(f"is not a device: expected {', '.join(DEVICES)}")
+        return value
+
+    @field_validator("local_model", "local_compute_type")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
     @field_validator("custom_name")
     @classmethod
     def _custom_name(cls, value: str) -> str:
@@ -165,9 +198,10 @@ class ProviderSettings(ExplicitSettings):
         order, problems = _resolve_order(
             self.default_provider,
             self.failover_order,
-            self.configured(),
+            self._remote(),
             self.custom_name,
             custom_model=self.custom_base_url is None or bool(self.custom_model),
+            local_model=self.local_model is not None,
         )
         if problems:
             raise ValueError("\n".join(problems))
@@ -179,12 +213,21 @@ class ProviderSettings(ExplicitSettings):
         """The failover order: the default provider first."""
         return self._order
 
-    def configured(self) -> tuple[str, ...]:
-        """Every provider with a key (a custom one: with a base URL), in the default order."""
-        names = [name for name in PROVIDER_NAMES if getattr(self, f"{name}_api_key") is not None]
+    def _remote(self) -> tuple[str, ...]:
+        names = [name for name in _REMOTE if getattr(self, f"{name}_api_key") is not None]
         if self.custom_base_url is not None:
             names.append(self.custom_name)
         return tuple(names)
+
+    def configured(self) -> tuple[str, ...]:
+        """Every provider that may be used: those with a key (a custom one: with a base
+        URL), in the default order, and ``local`` (always available: it needs no key)."""
+        return (*self._remote(), LOCAL)
+
+    @property
+    def local_only(self) -> bool:
+        """No key and no custom server: the bot transcribes on this machine."""
+        return self.order == (LOCAL,)
 
     def provider(
         self,
@@ -193,11 +236,19 @@ class ProviderSettings(ExplicitSettings):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         max_wait: float = 5.0,
+        data_dir: Path = _DEFAULT_DATA_DIR,
     ) -> Provider:
-        """A new provider named ``name``, as these settings describe it."""
+        """A new provider named ``name``, as these settings describe it (``data_dir``:
+        where the local model's files are kept)."""
         field = "custom" if name == self.custom_name else name
         if name not in self.configured():
             raise ConfigError(f"{name} is not a configured speech-to-text provider")
+        if name == LOCAL:
+            return LocalWhisperProvider(
+                data_dir=data_dir, model=self.local_model, device=self.local_device,
+                compute_type=self.local_compute_type, concurrency=self.local_concurrency,
+                clock=clock, sleep=sleep, max_wait=max_wait,
+            )  # fmt: skip
         key: SecretStr | None = getattr(self, f"{field}_api_key")
         options: dict[str, Any] = {
             "base_url": getattr(self, f"{field}_base_url"),
@@ -219,12 +270,17 @@ class ProviderSettings(ExplicitSettings):
 def _resolve_order(
     default: str | None,
     failover_order: tuple[str, ...],
-    configured: tuple[str, ...],
+    remote: tuple[str, ...],
     custom_name: str,
     *,
     custom_model: bool,
+    local_model: bool = False,
 ) -> tuple[tuple[str, ...], list[str]]:
-    """The failover order, the default first, and what is wrong with the names given."""
+    """The failover order, the default first, and what is wrong with the names given.
+
+    ``remote``: the providers with a key (or a custom server). ``local`` needs none:
+    it is the provider when there is no other, and last when a local model is set."""
+    configured = (*remote, LOCAL)
     problems: list[str] = []
     if not custom_model:
         problems.append(
@@ -245,27 +301,22 @@ def _resolve_order(
                 f"{variable} names {name} but {needed} is not set: set it, or leave "
                 f"{name} out of {variable}"
             )
-    if not configured and not problems:
-        problems.append(
-            "no speech-to-text provider is configured: set one or more of GROQ_API_KEY, "
-            "DEEPGRAM_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY or CUSTOM_STT_BASE_URL"
-        )
     order = [default] if default else []
-    order += failover_order or configured
+    order += failover_order or ((*remote, LOCAL) if local_model or not remote else remote)
     return tuple(dict.fromkeys(order)), problems  # the first mention of each counts
 
 
 def _raw_order_problems(values: Mapping[str, str]) -> list[str]:
     """The order's problems from the raw variables, for when a field failed to parse."""
     custom_name = values.get("CUSTOM_STT_NAME", "custom").strip().lower()
-    configured = tuple(name for name in PROVIDER_NAMES if f"{name.upper()}_API_KEY" in values)
+    remote = tuple(name for name in _REMOTE if f"{name.upper()}_API_KEY" in values)
     if "CUSTOM_STT_BASE_URL" in values:
-        configured += (custom_name,)
+        remote += (custom_name,)
     default = values.get("TRANSCRIPTION_PROVIDER", "").strip().lower() or None
     raw = values.get("TRANSCRIPTION_PROVIDERS", "").split(",")
     order = tuple(name.strip().lower() for name in raw if name.strip())
     has_model = "CUSTOM_STT_BASE_URL" not in values or "CUSTOM_STT_MODEL" in values
-    return _resolve_order(default, order, configured, custom_name, custom_model=has_model)[1]
+    return _resolve_order(default, order, remote, custom_name, custom_model=has_model)[1]
 
 
 def build_providers(
@@ -274,11 +325,14 @@ def build_providers(
     config: FailoverConfig | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    data_dir: Path = _DEFAULT_DATA_DIR,
 ) -> Providers:
     """The failover chain ``settings`` describe, every part on the same clock."""
     config = config or FailoverConfig()
     providers = [
-        settings.provider(name, clock=clock, sleep=sleep, max_wait=config.max_wait)
+        settings.provider(
+            name, clock=clock, sleep=sleep, max_wait=config.max_wait, data_dir=data_dir
+        )
         for name in settings.order
     ]
     return Providers(providers, config=config, clock=clock, sleep=sleep)

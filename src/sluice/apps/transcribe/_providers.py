@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextvars
 import email.utils
 import math
 import re
@@ -35,6 +36,7 @@ from sluice.apps.transcribe._provider_errors import (
 from sluice.limits import SlidingWindow
 
 __all__ = [
+    "PROVIDER_PROGRESS",
     "Clock",
     "Provider",
     "RateLimit",
@@ -45,6 +47,14 @@ __all__ = [
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+ProviderProgress = Callable[[str, dict[str, int]], Awaitable[None]]
+
+# Who hears a provider's progress within one request, where a provider has any to
+# tell (the local model: seconds done, and its place in line): set by the pipeline
+# around each chunk, so that the failover chain between them needs to know nothing.
+PROVIDER_PROGRESS: contextvars.ContextVar[ProviderProgress | None] = contextvars.ContextVar(
+    "sluice_provider_progress", default=None
+)
 
 _PERIODS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
 _RATE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)?\s*([a-z]*)\s*")

@@ -54,6 +54,14 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Transcribing chunk {done}/{total}",
         "id": "Mentranskripsi bagian {done}/{total}",
     },
+    "transcribing_seconds": {
+        "en": "Transcribing {seconds}/{of} s",
+        "id": "Mentranskripsi {seconds}/{of} detik",
+    },
+    "waiting_model": {
+        "en": "Waiting for the speech model ({ahead} ahead of you).",
+        "id": "Menunggu model suara ({ahead} sebelum Anda).",
+    },
     "done": {"en": "Done.", "id": "Selesai."},
     "from_cache": {"en": "Done (from cache).", "id": "Selesai (dari cache)."},
     "too_many": {
