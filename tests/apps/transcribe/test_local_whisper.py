@@ -7,12 +7,13 @@ are committed with their scripts; nothing here reaches a network.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
 import pytest
 
-from sluice.apps.transcribe._local import LocalWhisperProvider, loaded_models
+from sluice.apps.transcribe._local import LocalWhisperProvider, _pieces, loaded_models
 from sluice.apps.transcribe._providers import PROVIDER_PROGRESS
 from sluice.cli._demo_transcribe import DEMO_SCRIPT, asset, word_errors
 
@@ -129,3 +130,23 @@ async def test_a_cancelled_transcription_frees_its_slot(data_dir: Path) -> None:
     transcript = await asyncio.wait_for(local.transcribe(asset("demo_en.ogg"), language="en"), 60)
     assert transcript.text
     assert local.waiting == 0
+
+
+def test_long_audio_is_cut_in_the_silences_into_pieces_whisper_can_hold() -> None:
+    rate = 16_000
+    audio = [0.0] * (300 * rate)  # five minutes
+    # Speech in stretches of 50 s with 10 s of silence between.
+    spans = [{"start": s * rate, "end": (s + 50) * rate} for s in range(0, 300, 60)]
+    pieces = _pieces(audio, lambda _: spans)
+    assert pieces[0][0] == 0
+    assert pieces[-1][1] == len(audio)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))  # nothing lost
+    assert all(end - start <= 120 * rate for start, end in pieces)
+    cuts = [end / rate for _, end in pieces[:-1]]
+    assert cuts == [115.0, 175.0, 235.0]  # the middle of the last silence before the limit
+    # One stretch of speech longer than a piece: cut at the limit.
+    assert _pieces(audio, lambda _: [{"start": 0, "end": len(audio)}])[:2] == [
+        (0, 120 * rate),
+        (120 * rate, 240 * rate),
+    ]
+    assert _pieces(audio[: 60 * rate], lambda _: []) == [(0, 60 * rate)]

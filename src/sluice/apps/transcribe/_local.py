@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -63,6 +64,8 @@ SIZES = (
     "distil-small.en", "distil-medium.en", "large-v3-turbo", "turbo",
 )  # fmt: skip
 _MAX_BYTES = 1 << 40  # it reads the file in place: no upload cap
+_RATE = 16_000  # Whisper's sampling rate
+_PIECE_SECONDS = 120.0  # the most audio given to Whisper at once (its features' memory)
 _FORMATS = frozenset({"json", "text", "srt", "verbose_json", "vtt"})
 
 _models: dict[tuple[str, str, str, int, int], WhisperModel] = {}
@@ -119,6 +122,30 @@ def _load(source: str, device: str, compute_type: str, threads: int, workers: in
                 ) from None
             _models[key] = model
         return model
+
+
+def _pieces(audio: Any, speech: Callable[..., list[dict[str, int]]]) -> list[tuple[int, int]]:
+    """Where to cut ``audio`` (samples) into pieces of at most ``_PIECE_SECONDS``: in the
+    middle of a silence between two stretches of speech (found by ``speech``, the VAD)
+    when there is one, else at the limit."""
+    limit = int(_PIECE_SECONDS * _RATE)
+    length = len(audio)
+    if length <= limit:
+        return [(0, length)]
+    spans = speech(audio)
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while length - start > limit:
+        gaps = [
+            (left["end"] + right["start"]) // 2
+            for left, right in itertools.pairwise(spans)
+            if start < left["end"] and right["start"] <= start + limit
+        ]
+        cut = max(gaps) if gaps else start + limit
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, length))
+    return pieces
 
 
 class _Slots:
@@ -340,26 +367,37 @@ class LocalWhisperProvider(Provider):
         on_segment: Callable[[float, float], None],
         stop: threading.Event,
     ) -> tuple[list[Segment], dict[str, Any]]:
-        found, info = model.transcribe(
-            str(path), language=language, beam_size=self.beam_size, vad_filter=self.vad,
-            word_timestamps=True, condition_on_previous_text=False,
-        )  # fmt: skip
+        """Transcribe ``path`` a piece of at most ``_PIECE_SECONDS`` at a time, cut in
+        silences: Whisper's features for a whole long file at once cost a gigabyte."""
+        faster_whisper = _import()
+        audio = faster_whisper.decode_audio(str(path), sampling_rate=_RATE)
+        total = len(audio) / _RATE
         segments: list[Segment] = []
-        for piece in found:  # a generator: decoding happens as it is read
-            words = piece.words or []
-            start = words[0].start if words else piece.start
-            end = words[-1].end if words else piece.end
-            text = piece.text.strip()
-            if text:
-                segments.append(Segment(float(start), float(end), text))
-            on_segment(float(piece.end), float(info.duration))
-            if stop.is_set():
-                break
-        return segments, {
-            "language": info.language,
-            "duration": float(info.duration),
-            "language_probability": round(float(info.language_probability), 3),
-        }
+        detected: dict[str, Any] = {"language": language, "language_probability": 1.0}
+        for start, end in _pieces(audio, faster_whisper.vad.get_speech_timestamps):
+            offset = start / _RATE
+            found, info = model.transcribe(
+                audio[start:end], language=language, beam_size=self.beam_size,
+                vad_filter=self.vad, word_timestamps=True, condition_on_previous_text=False,
+            )  # fmt: skip
+            if language is None:  # detected on the first piece, kept for the rest
+                language = info.language
+                detected = {
+                    "language": info.language,
+                    "language_probability": round(float(info.language_probability), 3),
+                }
+            for piece in found:  # a generator: decoding happens as it is read
+                words = piece.words or []
+                first = words[0].start if words else piece.start
+                last = words[-1].end if words else piece.end
+                text = piece.text.strip()
+                if text:
+                    segments.append(Segment(offset + float(first), offset + float(last), text))
+                on_segment(offset + float(piece.end), total)
+                if stop.is_set():
+                    return segments, {**detected, "duration": total}
+            on_segment(end / _RATE, total)
+        return segments, {**detected, "duration": total}
 
     @property
     def waiting(self) -> int:
