@@ -148,8 +148,11 @@ class RedisLimiter:
         self._acquire_script = client.register_script(ACQUIRE)
         self._confirm_script = client.register_script(CONFIRM)
         self._flood_script = client.register_script(FLOOD)
-        self._acquires: Coalescer[list[str], tuple[int, int]] = Coalescer(self._acquire_many)
-        self._confirms: Coalescer[list[str], None] = Coalescer(self._confirm_many)
+        # Admissions and answers of this process made meanwhile go in one round trip
+        # (an answer and the admission it makes room for are usually made together).
+        self._scripts: Coalescer[tuple[bool, list[str]], tuple[int, int] | None] = Coalescer(
+            self._run_scripts
+        )
         self.heartbeat = heartbeat
         self._beating: _Heartbeat | None = None
         self._started: asyncio.Task[None] | None = None
@@ -244,12 +247,14 @@ class RedisLimiter:
         members = [f"{self._me}:{next(self._ids)}" for _ in requests]
         codes = await asyncio.gather(
             *(
-                self._acquires.call(self._arguments(member, request))
+                self._scripts.call((True, self._arguments(member, request)))
                 for member, request in zip(members, requests, strict=True)
             )
         )
         answers: list[Answer] = []
-        for member, request, (code, ms) in zip(members, requests, codes, strict=True):
+        for member, request, answered in zip(members, requests, codes, strict=True):
+            assert answered is not None  # an admission's script answers (code, ms)
+            code, ms = answered
             if code == 0:
                 answers.append(
                     Ticket(member, request.account, request.chat, ms / 1000, request.paid)
@@ -273,7 +278,7 @@ class RedisLimiter:
         own = f"{ticket.account}:paid" if ticket.paid else str(ticket.account)
         chat = "" if ticket.chat is None else f"{ticket.account}:{ticket.chat}"
         kind = "" if ticket.chat is None else ("p" if is_private(ticket.chat) else "g")
-        await self._confirms.call([str(ticket.member), own, chat, kind, str(result)])
+        await self._scripts.call((False, [str(ticket.member), own, chat, kind, str(result)]))
 
     async def flood(
         self,
@@ -360,18 +365,27 @@ class RedisLimiter:
             factor = min(factor, value)
         return factor
 
-    async def _acquire_many(self, batch: Sequence[list[str]]) -> list[tuple[int, int]]:
+    async def _run_scripts(
+        self, batch: Sequence[tuple[bool, list[str]]]
+    ) -> list[tuple[int, int] | None]:
+        """The answers (confirm first: they free what admissions may take) and the
+        admissions of a batch, pipelined: one round trip."""
+        confirms = [arg for acquire, entry in batch if not acquire for arg in entry]
+        acquires = [arg for acquire, entry in batch if acquire for arg in entry]
         self.round_trips += 1
-        flat = [arg for request in batch for arg in request]
+        result: list[Any] = []
         with _reachable():
-            result = await self._acquire_script(args=[*self._head, *flat])
-        return [(int(result[n]), int(result[n + 1])) for n in range(0, len(result), 2)]
-
-    async def _confirm_many(self, batch: Sequence[list[str]]) -> list[None]:
-        self.round_trips += 1
-        with _reachable():
-            await self._confirm_script(args=[self.prefix, *(a for entry in batch for a in entry)])
-        return [None] * len(batch)
+            if confirms and acquires:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    await self._confirm_script(args=[self.prefix, *confirms], client=pipe)
+                    await self._acquire_script(args=[*self._head, *acquires], client=pipe)
+                    _, result = await pipe.execute()
+            elif acquires:
+                result = await self._acquire_script(args=[*self._head, *acquires])
+            else:
+                await self._confirm_script(args=[self.prefix, *confirms])
+        codes = iter([(int(result[n]), int(result[n + 1])) for n in range(0, len(result), 2)])
+        return [next(codes) if acquire else None for acquire, _ in batch]
 
     async def drop(self) -> None:
         """Delete this namespace's keys (tests, benchmarks)."""
