@@ -170,6 +170,21 @@ def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(caught.value, ImportError)
 
 
+def test_the_command_line_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As if the local-stt extra were missing: the demo's module cannot be imported.
+    from sluice.cli import main
+
+    monkeypatch.setitem(sys.modules, "sluice.cli._demo_transcribe", None)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "transcribe"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    # The brackets are text, not markup that the console would swallow.
+    assert "pip install 'sluice-telegram[local-stt]'" in err, err
+
+
 def _start_emulator(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sluice.cli", "emulator", "--port", "0", *args],

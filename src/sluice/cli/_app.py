@@ -27,6 +27,7 @@ from typing import Annotated
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from sluice import __version__
 from sluice._exceptions import ConfigError, SluiceError
@@ -105,7 +106,9 @@ def _report(message: str, exc: BaseException, code: int = 2) -> int:
     if _state.debug:
         trace = "".join(traceback.format_exception(exc))
         err_console.print(redact(trace), markup=False, highlight=False, soft_wrap=True)
-    err_console.print(f"[bold red]error:[/] {redact(_one_line(message))}", soft_wrap=True)
+    # Escaped: a message is text, and "pip install 'sluice-telegram[demo]'" is not markup.
+    text = escape(redact(_one_line(message)))
+    err_console.print(f"[bold red]error:[/] {text}", soft_wrap=True)
     return code
 
 
