@@ -361,6 +361,52 @@ async def test_a_reply_refused_by_a_full_window_still_makes_room_for_itself(
     assert reply.delay <= ahead[1].delay + TOLERANCE  # not queued behind the broadcast
 
 
+async def test_a_reply_goes_at_once_into_the_room_a_broadcast_booked_ahead_leaves(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    # One slot of headroom: while the bot talks, a broadcast takes 4 of 5 a window,
+    # and books the next window's ahead. A reply must not be placed after those
+    # bookings (a whole window later) when every window holding it has room now.
+    if backend.name == "memory":
+        clock = [2000.0]
+        limiter: Limiter = MemoryLimiter(
+            LIMITS, lookahead=LOOKAHEAD, headroom=1, clock=lambda: clock[0]
+        )
+        other = limiter
+
+        async def advance(seconds: float) -> None:
+            clock[0] += seconds
+    else:
+        client = aioredis.Redis.from_url(request.getfixturevalue("redis_url"))
+        namespace = f"t{uuid.uuid4().hex[:10]}"
+        limiter = RedisLimiter(client, LIMITS, namespace=namespace, headroom=1)
+        other = RedisLimiter(client, LIMITS, namespace=namespace, headroom=1)
+        advance = asyncio.sleep
+    try:
+        first = await ask(limiter, 70)  # the bot talks: broadcasts leave a slot
+        assert isinstance(first, Ticket)
+        await limiter.confirm(first, SendResult.OK)
+        await advance(WINDOW + 0.02)
+        now = [await ask(other, chat, bulk=True) for chat in range(-40, -36)]
+        for ticket in now:
+            assert isinstance(ticket, Ticket)
+            await other.confirm(ticket, SendResult.OK)
+        booked = [await ask(other, chat, bulk=True) for chat in range(-30, -26)]
+        assert isinstance(booked[0], Ticket)
+        assert booked[0].delay > WINDOW / 2  # booked ahead, into the next window
+        reply = await ask(limiter, 71)
+        assert isinstance(reply, Ticket)
+        assert reply.delay <= TOLERANCE  # at once: 4 sent + the reply is 5 a window
+        # And never more than the window holds: a second reply has no room now.
+        assert opens_in(await ask(limiter, 72)) > WINDOW / 2
+    finally:
+        if isinstance(limiter, RedisLimiter):
+            await limiter.drop()
+            await limiter.aclose()
+            assert isinstance(other, RedisLimiter)
+            await other.aclose()
+
+
 async def test_a_paused_account_admits_nothing_until_resumed(backend: Backend) -> None:
     await backend.limiter.pause(1, "restricted by Telegram: PEER_FLOOD")
     answer = await ask(backend.other, -5)

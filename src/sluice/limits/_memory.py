@@ -224,6 +224,13 @@ class MemoryLimiter:
             hot = request.bulk and acc.hot_until > now and not request.paid
             spare = self.headroom if hot else 0
             opens = window.ready_at(now, spare, bulk=request.bulk)
+            if (
+                opens > now + _EPS
+                and not request.bulk
+                and ready <= now + _EPS
+                and window.fits_now(now, starts.values())
+            ):
+                opens = now  # a reply, in the room a broadcast booked ahead leaves
             if math.isinf(opens):
                 return _after_answers(window, starts, spare, now)
             ready = max(ready, opens)

@@ -99,6 +99,37 @@ local function opens(key, count, window)
   if score > now + 1 then return math.max(score - ttl + window, now + window / 10), true end
   return score + window, false
 end
+local function fits_now(key, count, window)
+  -- Whether a send other than a broadcast's may start now, in the room between sends
+  -- booked ahead: every window that will hold it stays within count. An entry in
+  -- flight (scored its start + ttl) counts from its start on; an answered one (scored
+  -- its answer) until a window after. The same rule as SlidingWindow.fits_now.
+  local all = redis.call('ZRANGEBYSCORE', key, '(' .. (now - window), '+inf', 'WITHSCORES')
+  local leaves, later, n = {}, {}, 0
+  for j = 2, #all, 2 do
+    local score = tonumber(all[j])
+    if score > now + 1 then
+      local start = score - ttl
+      if start <= now then n = n + 1 else later[#later + 1] = start end
+    else
+      n = n + 1
+      leaves[#leaves + 1] = score + window
+    end
+  end
+  if n + 1 > count then return false end
+  table.sort(leaves)
+  table.sort(later)
+  local gone = 1
+  for _, start in ipairs(later) do
+    while leaves[gone] and leaves[gone] <= start do
+      gone = gone + 1
+      n = n - 1
+    end
+    n = n + 1
+    if n + 1 > count then return false end
+  end
+  return true
+end
 local i = 11
 while i <= #ARGV do
   local member, bot = ARGV[i], ARGV[i + 1]
@@ -127,6 +158,10 @@ while i <= #ARGV do
     local tat = tonumber(redis.call('GET', tat_key) or '0')
     ready = math.max(ready, tat - (math.min(burst, n) - 1) * interval)
     local at, flying = opens(prefix .. 'w:' .. bot, n, window)
+    if not bulk and (flying or at > now) and ready <= now
+        and fits_now(prefix .. 'w:' .. bot, n, window) then
+      at, flying = now, false  -- a reply, in the room a broadcast booked ahead leaves
+    end
     if flying then
       code, ms = 4, at - now
     else

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 
 __all__ = ["Bucket", "SlidingWindow"]
 
@@ -81,6 +82,36 @@ class SlidingWindow:
             # The send ``free`` places back must leave the window first.
             ready = max(ready, self._log[-free] + self.span)
         return ready
+
+    def fits_now(self, now: float, starts: Iterable[float]) -> bool:
+        """Whether a send other than a broadcast's may start now, in the room between
+        sends booked ahead (``starts``: when each send in flight starts): every window
+        that will hold it stays within the count, and its own pace allows it. A send
+        in flight counts from its start on; an answered one until a span after."""
+        allowed = self.allowed
+        if self.burst < self.count:
+            interval = self.span / allowed
+            if self._tat_other - (min(self.burst, allowed) - 1) * interval > now + _EPS:
+                return False
+        leaves = sorted(t + self.span for t in self._log if t > now - self.span)
+        count = len(leaves)
+        later = []
+        for start in starts:
+            if start <= now:
+                count += 1
+            else:
+                later.append(start)
+        if count + 1 > allowed:
+            return False
+        gone = 0
+        for start in sorted(later):
+            while gone < len(leaves) and leaves[gone] <= start:
+                gone += 1
+                count -= 1
+            count += 1
+            if count + 1 > allowed:
+                return False
+        return True
 
     def reserve(self, now: float, *, bulk: bool = True) -> None:
         self.in_flight += 1
