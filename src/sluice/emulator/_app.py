@@ -264,7 +264,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             emu.stt.reset()
             result = {"ok": True}
         else:
-            raise ApiError(404, "Not Found")
+            result = await sim.post(name, p, files)
         return _json(result), form
 
     return app

@@ -116,6 +116,14 @@ class Sim:
         body = {"chat_id": chat_id, "from_user_id": chat_id, "message_id": message_id}
         return await self.post("callback", **(body | {"data": data} | extra))
 
+    # -- content: polls, locations, contacts, stickers, animations (see _sim_content) --
+
+    # -- messages in context: edits, replies, forwards, topics, reactions (_sim_chatops) --
+
+    # -- membership: bots added and promoted, users joining and leaving (_sim_admin) ----
+
+    # -- inline mode and payments (_sim_profile) -----------------------------------------
+
     # -- what the chats hold ---------------------------------------------------------
 
     async def messages(self, chat_id: int, bot_id: int | None = None) -> list[dict[str, Any]]:

@@ -90,7 +90,14 @@ class Emulator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # Importing the handler modules registers every method.
-        from sluice.emulator import _messages, _methods  # noqa: F401
+        from sluice.emulator import (  # noqa: F401
+            _admin,
+            _chatops,
+            _content,
+            _messages,
+            _methods,
+            _profile,
+        )
 
         self.config = config or EmulatorConfig()
         self.clock = clock
@@ -157,21 +164,21 @@ class Emulator:
                 )
         return await handler(self, bot, params)
 
-    def admit(self, bot: Bot, chat: Chat | User, *, paid: bool = False) -> None:
-        """Count one send-like call into ``chat``, or refuse it with 429."""
+    def admit(self, bot: Bot, chat: Chat | User, *, paid: bool = False, n: int = 1) -> None:
+        """Count one send-like call into ``chat`` (``n`` messages), or refuse it with 429."""
         stats = self.bot_stats(bot.id)
         private = isinstance(chat, User)
         # Drawn for every call, so the same calls draw the same faults whatever the timing;
         # it applies only to a call the limits would otherwise perform.
         injected = self.faults.spurious_retry_after()
-        verdict = self.flood.admit(bot.id, chat.id, private, paid=paid, inject=injected)
+        verdict = self.flood.admit(bot.id, chat.id, private, paid=paid, inject=injected, n=n)
         if verdict.retry_after is not None:
             if verdict.scope == "injected":
                 stats.r429_injected += 1
             else:
                 stats.r429_limit += 1
             raise too_many_requests(verdict.retry_after)
-        stats.sends_accepted += 1
+        stats.sends_accepted += n
 
     async def _webhook_reply(self, bot_id: int, payload: dict[str, Any]) -> None:
         bot = self.world.bots.get(bot_id)

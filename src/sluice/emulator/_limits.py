@@ -50,13 +50,17 @@ class _Window:
         self.span = span
         self.events: deque[float] = deque(maxlen=count)
 
-    def wait(self, now: float) -> float:
-        if len(self.events) < self.count:
+    def wait(self, now: float, n: int = 1) -> float:
+        """Seconds until ``n`` more events fit (``n`` at most ``count``)."""
+        n = min(n, self.count)
+        if len(self.events) + n <= self.count:
             return 0.0
-        return max(0.0, self.events[0] + self.span - now - _EPS)
+        oldest_to_leave = self.events[len(self.events) + n - self.count - 1]
+        return max(0.0, oldest_to_leave + self.span - now - _EPS)
 
-    def record(self, now: float) -> None:
-        self.events.append(now)
+    def record(self, now: float, n: int = 1) -> None:
+        for _ in range(n):
+            self.events.append(now)
 
     def idle(self, now: float) -> bool:
         return not self.events or self.events[-1] + self.span <= now
@@ -78,14 +82,21 @@ class _Bucket:
             self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
 
-    def wait(self, now: float) -> float:
+    def wait(self, now: float, n: int = 1) -> float:
+        """Seconds until a token is there: ``n`` messages in one call need only one
+        (the rest are owed, and the next call waits for them)."""
         self._refill(now)
         missing = 1.0 - self.tokens
         return 0.0 if missing <= self.rate * _EPS else missing / self.rate
 
-    def record(self, now: float) -> None:
+    def record(self, now: float, n: int = 1) -> None:
         self._refill(now)
-        self.tokens = max(0.0, self.tokens - 1.0)
+        self.tokens = max(1.0 - n, self.tokens - n)
+
+    def credit(self, now: float, tokens: float) -> None:
+        """Give tokens back (a user's message earns the bot its reply), up to the burst."""
+        self._refill(now)
+        self.tokens = min(float(self.burst), self.tokens + tokens)
 
     def idle(self, now: float) -> bool:
         self._refill(now)
@@ -127,8 +138,13 @@ class FloodModel:
         *,
         paid: bool = False,
         inject: int | None = None,
+        n: int = 1,
     ) -> Admission:
         """Admit (and count) one call of ``bot_id`` into ``chat_id``, or refuse it.
+
+        ``n``: the messages the call makes (a media group's items, messages forwarded
+        at once): all must fit the bot's and a group's window; a private chat admits
+        them on one token and owes the rest.
 
         ``inject``: a spurious ``retry_after`` to answer instead if the limits would
         admit the call (scope ``"injected"``); a call they refuse gets its real answer.
@@ -147,8 +163,8 @@ class FloodModel:
         chat_limit = (
             self._chat_limit(bot_id, chat_id, private, now) if chat_id is not None else None
         )
-        bot_wait = bot_window.wait(now)
-        chat_wait = chat_limit.wait(now) if chat_limit is not None else 0.0
+        bot_wait = bot_window.wait(now, n)
+        chat_wait = chat_limit.wait(now, n) if chat_limit is not None else 0.0
         if bot_wait > 0 or chat_wait > 0:
             scope_name = "bot" if bot_wait >= chat_wait else "chat"
             retry_after = _whole_seconds(max(bot_wait, chat_wait))
@@ -162,9 +178,9 @@ class FloodModel:
             self.penalize(bot_id, chat_id, inject)
             return Admission(inject, "injected")
 
-        bot_window.record(now)
+        bot_window.record(now, n)
         if chat_limit is not None:
-            chat_limit.record(now)
+            chat_limit.record(now, n)
         self._since_prune += 1
         if self._since_prune >= _PRUNE_EVERY:
             self.prune()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sluice.emulator._errors import bad_request
@@ -13,7 +14,7 @@ from sluice.emulator._text import (
     validate_entities,
 )
 
-__all__ = ["formatted_text", "inline_keyboard", "reply_parameters"]
+__all__ = ["formatted_text", "inline_keyboard", "reply_parameters", "user_keyboard"]
 
 _BUTTON_ACTIONS = (
     "callback_data",
@@ -37,8 +38,13 @@ def formatted_text(
     max_length: int,
     empty_error: str | None,
     too_long_error: str,
+    users: Callable[[int], dict[str, Any] | None],
 ) -> tuple[str | None, list[dict[str, Any]]]:
-    """The text after ``parse_mode`` (or explicit entities), and its entities."""
+    """The text after ``parse_mode`` (or explicit entities), and its entities.
+
+    ``users`` gives the whole User a ``text_mention`` names (``World.user_api``), as
+    Telegram sends it; a mention of a user it does not know stays plain text.
+    """
     raw = p.text(text_field, empty_error=empty_error)
     if raw is None:
         return None, []
@@ -57,7 +63,21 @@ def formatted_text(
         raise bad_request(empty_error)
     if len(text) > max_length:
         raise bad_request(too_long_error)
-    return text, entities
+    return text, _complete_mentions(entities, users)
+
+
+def _complete_mentions(
+    entities: list[dict[str, Any]], users: Callable[[int], dict[str, Any] | None]
+) -> list[dict[str, Any]]:
+    completed = []
+    for entity in entities:
+        if entity.get("type") == "text_mention":
+            user = users(int(entity["user"]["id"]))
+            if user is None:
+                continue
+            entity = entity | {"user": user}
+        completed.append(entity)
+    return completed
 
 
 def _button(button: object) -> dict[str, Any]:
@@ -101,15 +121,34 @@ def inline_keyboard(p: Params) -> dict[str, Any] | None:
                 'field "inline_keyboard" must be an Array of Arrays'
             )
         return {"inline_keyboard": [[_button(b) for b in row] for row in rows]}
+    user_keyboard(p)  # validated; not echoed
+    return None
+
+
+def _key(button: object) -> Any:
+    if isinstance(button, str):
+        return {"text": button}
+    if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+        raise bad_request("can't parse keyboard button: field \"text\" must be of type String")
+    return button
+
+
+def user_keyboard(p: Params) -> dict[str, Any] | None:
+    """A reply keyboard, its removal or a force-reply: what the user's client shows."""
+    markup = p.json("reply_markup", "reply keyboard markup")
+    if markup is None or (isinstance(markup, dict) and "inline_keyboard" in markup):
+        return None
+    if not isinstance(markup, dict):
+        raise bad_request("can't parse reply keyboard markup JSON object")
     if "keyboard" in markup:
         rows = markup["keyboard"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
             raise bad_request(
                 'can\'t parse reply keyboard markup: field "keyboard" must be an Array of Arrays'
             )
-        return None
+        return markup | {"keyboard": [[_key(b) for b in row] for row in rows]}
     if markup.get("remove_keyboard") is True or markup.get("force_reply") is True:
-        return None
+        return markup
     raise bad_request("can't parse reply keyboard markup JSON object")
 
 

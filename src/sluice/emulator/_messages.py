@@ -12,7 +12,12 @@ from starlette.datastructures import UploadFile
 from sluice.emulator._core import Emulator, method
 from sluice.emulator._errors import bad_request
 from sluice.emulator._files import FileRecord
-from sluice.emulator._markup import formatted_text, inline_keyboard, reply_parameters
+from sluice.emulator._markup import (
+    formatted_text,
+    inline_keyboard,
+    reply_parameters,
+    user_keyboard,
+)
 from sluice.emulator._params import Params
 from sluice.emulator._world import Bot, Chat, StoredMessage, User
 
@@ -65,6 +70,7 @@ def _send(
 ) -> dict[str, Any]:
     """Admit the call into the chat's limits, then store the message and return it."""
     markup = inline_keyboard(p)
+    keyboard = user_keyboard(p)
     extra = _reply_to(emu, bot, chat, p)
     protect = p.flag("protect_content")  # read before admit: a refused call must not count
     emu.admit(bot, chat, paid=p.flag("allow_paid_broadcast"))
@@ -73,7 +79,9 @@ def _send(
         message["reply_markup"] = markup
     if protect:
         message["has_protected_content"] = True
-    return emu.world.store_message(chat, bot.id, bot.id, message, file).api
+    stored = emu.world.store_message(chat, bot.id, bot.id, message, file)
+    stored.keyboard = keyboard
+    return stored.api
 
 
 @method("sendMessage")
@@ -86,6 +94,7 @@ async def send_message(emu: Emulator, bot: Bot, p: Params) -> Any:
         max_length=MAX_TEXT,
         empty_error="message text is empty",
         too_long_error="message is too long",
+        users=emu.world.user_api,
     )
     body: dict[str, Any] = {"text": text}
     if entities:
@@ -138,6 +147,7 @@ async def edit_message_text(emu: Emulator, bot: Bot, p: Params) -> Any:
         max_length=MAX_TEXT,
         empty_error="message text is empty",
         too_long_error="MESSAGE_TOO_LONG",
+        users=emu.world.user_api,
     )
     changes = {"text": text, "entities": entities or None, "reply_markup": inline_keyboard(p)}
     return _apply_edit(emu, bot, chat, stored, changes)
@@ -155,6 +165,7 @@ async def edit_message_caption(emu: Emulator, bot: Bot, p: Params) -> Any:
         max_length=MAX_CAPTION,
         empty_error=None,
         too_long_error="message caption is too long",
+        users=emu.world.user_api,
     )
     changes = {
         "caption": caption or None,
@@ -257,6 +268,7 @@ async def copy_message(emu: Emulator, bot: Bot, p: Params) -> Any:
             max_length=MAX_CAPTION,
             empty_error=None,
             too_long_error="message caption is too long",
+            users=emu.world.user_api,
         )
         body.pop("caption_entities", None)
         body["caption"] = caption
@@ -347,6 +359,7 @@ def _register_media(kind: str, name: str) -> None:
             max_length=MAX_CAPTION,
             empty_error=None,
             too_long_error="message caption is too long",
+            users=emu.world.user_api,
         )
         record = await _input_file(emu, bot, p, kind)
         key, obj = media_object(emu, bot, record)

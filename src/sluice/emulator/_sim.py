@@ -11,29 +11,81 @@ import binascii
 import dataclasses
 import io
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Any
+
+from starlette.datastructures import UploadFile
 
 from sluice._exceptions import ConfigError
 from sluice.emulator._config import Faults
 from sluice.emulator._core import Emulator
-from sluice.emulator._errors import bad_request
+from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._files import FileRecord
 from sluice.emulator._messages import media_object, store_upload
 from sluice.emulator._params import Params
 from sluice.emulator._text import detect_entities
 from sluice.emulator._world import Chat, StoredMessage, User
 
-__all__ = ["Simulator"]
+__all__ = ["ContentBuilder", "SimHandler", "Simulator", "sim_content", "sim_post"]
 
 MEDIA_KINDS = ("voice", "audio", "video", "video_note", "document", "photo")
 MAX_BATCH = 10_000  # users made or chats read in one call
+# Said otherwise in a described message (sender, chat) or not the user's to see.
+_NOT_DESCRIBED = frozenset(
+    {"message_id", "date", "chat", "from", "sender_chat", "reply_to_message"}
+)
+
+SimHandler = Callable[["Simulator", Params, Mapping[str, UploadFile]], Awaitable[Any]]
+_SIM_POST: dict[str, SimHandler] = {}
+
+
+ContentBuilder = Callable[
+    ["Simulator", Any, Params], Awaitable[tuple[dict[str, Any], FileRecord | None]]
+]
+_SIM_CONTENT: dict[str, ContentBuilder] = {}
+
+
+def sim_content(name: str) -> Callable[[ContentBuilder], ContentBuilder]:
+    """Register a kind of content a user's message may carry in ``/_sim/send``: the
+    builder gets the parameter's (JSON) value and returns the message body and file."""
+
+    def register(builder: ContentBuilder) -> ContentBuilder:
+        _SIM_CONTENT[name] = builder
+        return builder
+
+    return register
+
+
+def sim_post(name: str) -> Callable[[SimHandler], SimHandler]:
+    """Register ``POST /_sim/<name>`` (a simulated user's or the world's action)."""
+
+    def register(handler: SimHandler) -> SimHandler:
+        _SIM_POST[name] = handler
+        return handler
+
+    return register
 
 
 class Simulator:
     """What simulated users do, applied to an :class:`Emulator`."""
 
     def __init__(self, emu: Emulator) -> None:
+        # Importing the modules registers their endpoints.
+        from sluice.emulator import (  # noqa: F401
+            _sim_admin,
+            _sim_chatops,
+            _sim_content,
+            _sim_profile,
+        )
+
         self.emu = emu
+
+    async def post(self, name: str, p: Params, files: Mapping[str, UploadFile]) -> Any:
+        """Perform a registered ``POST /_sim/<name>``; 404 if there is none."""
+        handler = _SIM_POST.get(name)
+        if handler is None:
+            raise ApiError(404, "Not Found")
+        return await handler(self, p, files)
 
     def add_user(self, p: Params) -> dict[str, Any]:
         name = p.text("first_name", empty_error="first_name is required")
@@ -88,7 +140,7 @@ class Simulator:
             raise bad_request(f"{name} must be a list of integers")
         return set(value)
 
-    def _user(self, p: Params, name: str) -> User:
+    def user(self, p: Params, name: str) -> User:
         user_id = p.integer(name, empty_error=f"{name} is required")
         user = self.emu.world.users.get(user_id or 0)
         if user is None:
@@ -100,20 +152,20 @@ class Simulator:
         bot_id = p.integer("bot_id", empty_error="bot_id is required")
         assert bot_id is not None
         bot = world.ensure_bot(bot_id)
-        return self._start(bot.id, self._user(p, "user_id"))
+        return self._start(bot.id, self.user(p, "user_id"))
 
     def _start(self, bot_id: int, user: User) -> dict[str, Any]:
         world = self.emu.world
         world.started.add((bot_id, user.id))
         world.blocked.discard((bot_id, user.id))
-        return self._deliver_private(bot_id, user, {"text": "/start"}, None)
+        return self.deliver_private(bot_id, user, {"text": "/start"}, None)
 
     def block(self, p: Params) -> dict[str, Any]:
         world = self.emu.world
         bot_id = p.integer("bot_id", empty_error="bot_id is required")
         assert bot_id is not None
         bot = world.ensure_bot(bot_id)
-        user = self._user(p, "user_id")
+        user = self.user(p, "user_id")
         if (bot.id, user.id) not in world.blocked:
             world.blocked.add((bot.id, user.id))
             self.emu.hub.push(
@@ -133,7 +185,7 @@ class Simulator:
             )
         return {"bot_id": bot.id, "user_id": user.id, "blocked": True}
 
-    def _private_bot(self, user: User, p: Params) -> int:
+    def private_bot(self, user: User, p: Params) -> int:
         world = self.emu.world
         bot_id = p.integer("bot_id")
         started = sorted(b for (b, u) in world.started if u == user.id)
@@ -152,13 +204,33 @@ class Simulator:
 
     async def send(self, p: Params, upload: IO[bytes] | None) -> dict[str, Any]:
         world = self.emu.world
-        user = self._user(p, "from_user_id")
+        user = self.user(p, "from_user_id")
         chat = world.resolve_chat(p.chat_id())
+        body, record = await self.content(p, upload)
+        if isinstance(chat, User):
+            if chat.id != user.id:
+                raise bad_request("a user can only write in their own private chat")
+            bot_id = self.private_bot(user, p)
+            body |= self.context(p, chat, bot_id, user)
+            return self.deliver_private(bot_id, user, body, record)
+        if user.id not in chat.member_user_ids:
+            raise bad_request(f"user {user.id} is not a member of chat {chat.id}")
+        body |= self.context(p, chat, 0, user)
+        return self.deliver_group(chat, user, body, record)
+
+    async def content(
+        self, p: Params, upload: IO[bytes] | None
+    ) -> tuple[dict[str, Any], FileRecord | None]:
+        """What a user's message carries: ``text``, a ``file`` (with a ``caption``), or
+        one of the registered kinds (``location``, ``contact``...: :func:`sim_content`)."""
+        for name, build in _SIM_CONTENT.items():
+            if p.has(name):
+                return await build(self, p.json(name, name), p)
         text = p.text("text")
         caption = p.text("caption")
         record = await self._file(p, upload)
         if text is None and record is None:
-            raise bad_request("a message needs text or a file")
+            raise bad_request("a message needs text, a file or one of " + ", ".join(_SIM_CONTENT))
         body: dict[str, Any] = {}
         if record is None:
             body["text"] = text
@@ -168,13 +240,13 @@ class Simulator:
             body["caption"] = caption
             if entities := detect_entities(caption):
                 body["caption_entities"] = entities
-        if isinstance(chat, User):
-            if chat.id != user.id:
-                raise bad_request("a user can only write in their own private chat")
-            return self._deliver_private(self._private_bot(user, p), user, body, record)
-        if user.id not in chat.member_user_ids:
-            raise bad_request(f"user {user.id} is not a member of chat {chat.id}")
-        return self._deliver_group(chat, user, body, record)
+        return body, record
+
+    def context(self, p: Params, chat: Chat | User, bot_id: int, user: User) -> dict[str, Any]:
+        """Where a user's message sits: a reply, a forward's origin, a forum topic.
+
+        ``bot_id`` is the private chat's bot (0 in other chats)."""
+        return {}
 
     async def _file(self, p: Params, upload: IO[bytes] | None) -> FileRecord | None:
         spec = p.json("file", "file")
@@ -207,14 +279,14 @@ class Simulator:
             duration=fp.integer("duration") or 0,
         )
 
-    def _for_bot(self, bot_id: int, stored: StoredMessage) -> dict[str, Any]:
+    def for_bot(self, bot_id: int, stored: StoredMessage) -> dict[str, Any]:
         if stored.file is None:
             return stored.api
         bot = self.emu.world.bots[bot_id]
         key, obj = media_object(self.emu, bot, stored.file)
         return stored.api | {key: obj}
 
-    def _deliver_private(
+    def deliver_private(
         self, bot_id: int, user: User, body: dict[str, Any], record: FileRecord | None
     ) -> dict[str, Any]:
         if record is not None:
@@ -228,7 +300,7 @@ class Simulator:
         self.emu.hub.push(bot_id, "message", stored.api)
         return stored.api
 
-    def _deliver_group(
+    def deliver_group(
         self, chat: Chat, user: User, body: dict[str, Any], record: FileRecord | None
     ) -> dict[str, Any]:
         world = self.emu.world
@@ -246,16 +318,16 @@ class Simulator:
         stored = world.store_message(chat, 0, user.id, author | body, record)
         kind = "channel_post" if chat.type == "channel" else "message"
         for bot_id in sorted(chat.bot_ids):
-            self.emu.hub.push(bot_id, kind, self._for_bot(bot_id, stored))
+            self.emu.hub.push(bot_id, kind, self.for_bot(bot_id, stored))
         return stored.api
 
     def callback(self, p: Params) -> dict[str, Any]:
         world = self.emu.world
-        user = self._user(p, "from_user_id")
+        user = self.user(p, "from_user_id")
         chat = world.resolve_chat(p.chat_id())
         message_id = p.integer("message_id", empty_error="message_id is required")
         data = p.text("data", empty_error="data is required")
-        bot_id = self._private_bot(user, p) if isinstance(chat, User) else p.integer("bot_id")
+        bot_id = self.private_bot(user, p) if isinstance(chat, User) else p.integer("bot_id")
         candidates = [bot_id] if bot_id is not None else sorted(world.bots)
         for candidate in candidates:
             stored = world.find_message(chat, candidate, message_id or 0)
@@ -265,7 +337,7 @@ class Simulator:
                 query = {
                     "id": query_id,
                     "from": user.to_api(),
-                    "message": self._for_bot(candidate, stored),
+                    "message": self.for_bot(candidate, stored),
                     "chat_instance": str(abs(hash((chat.id, candidate))) % 10**18),
                     "data": data,
                 }
@@ -292,6 +364,8 @@ class Simulator:
         return {str(chat): self.messages(chat, bot_id) for chat in sorted(chat_ids)}
 
     def _describe(self, m: StoredMessage) -> dict[str, Any]:
+        """A message as the chat's user sees it: its content, formatting, keyboard,
+        album, poll, pin and edits (the file as a summary, not a bot's file_id)."""
         world = self.emu.world
         api = m.api
         out: dict[str, Any] = {
@@ -299,12 +373,16 @@ class Simulator:
             "sender": {"type": "bot" if m.sender_id in world.bots else "user", "id": m.sender_id},
             "date": api["date"],
             "deleted": m.deleted,
+            "pinned": m.pinned,
         }
         if m.bot_id is not None:
             out["bot_id"] = m.bot_id
-        for key in ("text", "caption", "reply_markup", "edit_date"):
-            if key in api:
-                out[key] = api[key]
+        media_key = m.file.kind if m.file is not None else None
+        for key, value in api.items():
+            if key not in _NOT_DESCRIBED and key != media_key:
+                out[key] = value
+        if "reply_markup" not in out and m.keyboard is not None:
+            out["reply_markup"] = m.keyboard
         if "reply_to_message" in api:
             out["reply_to_message_id"] = api["reply_to_message"]["message_id"]
         if m.file is not None:

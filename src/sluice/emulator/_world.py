@@ -84,6 +84,10 @@ class StoredMessage:
     history: list[dict[str, Any]] = field(default_factory=list)
     deleted: bool = False
     seq: int = 0  # the order in which the server accepted messages, across conversations
+    pinned: bool = False
+    # A reply keyboard, its removal or a force-reply: what the user sees, though
+    # Telegram does not echo it in the message object.
+    keyboard: dict[str, Any] | None = None
 
     @property
     def message_id(self) -> int:
@@ -212,6 +216,14 @@ class World:
         if found is None:
             raise bad_request("chat not found")
         return found
+
+    def user_api(self, user_id: int) -> dict[str, Any] | None:
+        """The whole User object of a user or bot, as Telegram sends it; None if unknown."""
+        if (user := self.users.get(user_id)) is not None:
+            return user.to_api()
+        if (bot := self.bots.get(user_id)) is not None:
+            return bot.user.to_api()
+        return None
 
     def chat_api(self, chat: Chat | User) -> dict[str, Any]:
         return private_chat_api(chat) if isinstance(chat, User) else chat.to_api()
