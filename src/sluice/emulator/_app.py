@@ -9,15 +9,17 @@ Starlette's ``Request`` and responses still do the parsing and writing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
     FileResponse,
     MalformedRangeHeader,
@@ -31,7 +33,7 @@ from sluice.emulator._params import Params
 from sluice.emulator._sim import Simulator
 from sluice.emulator._stt_dialects import endpoint_for
 
-__all__ = ["create_app"]
+__all__ = ["MAX_PLAIN_BODY", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +48,13 @@ _SIM_MESSAGES = re.compile(r"^/_sim/chats/(-?\d+)/messages/?$")
 _SIM_FILE = re.compile(r"^/_sim/files/([A-Za-z0-9_-]+)/?$")
 # Room for multipart framing and the other fields around the largest file.
 _FORM_OVERHEAD = 1024 * 1024
+# A body without files (JSON, a url-encoded form), and a multipart field that is not a
+# file, is at most this: checked while it streams in, before it is decoded. Room for a
+# text far past any limit (a 2 MB text is answered "message is too long", as Telegram
+# does), small enough to decode in tens of milliseconds.
+MAX_PLAIN_BODY = 4 * 1024 * 1024
+_MAX_FIELDS = 1000
+_DECODE_ON_LOOP = 64 * 1024
 
 
 class _TooLarge(Exception):
@@ -74,27 +83,42 @@ def _error(exc: ApiError) -> Response:
     return _json(exc.to_json(), exc.error_code)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    received = 0
+class _LimitedBody:
+    """The request body, refused (413) the moment it passes ``limit`` bytes."""
 
-    async def wrapped() -> Message:
-        nonlocal received
-        message = await receive()
+    __slots__ = ("limit", "receive", "received")
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.received = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
                 raise _TooLarge
         return message
 
-    return wrapped
+
+def _declared_length(request: Request) -> int | None:
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None
 
 
-async def _read(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile], FormData | None]:
+async def _read(
+    request: Request, body: _LimitedBody
+) -> tuple[dict[str, Any], dict[str, UploadFile], FormData | None]:
     values: dict[str, Any] = dict(request.query_params)
     files: dict[str, UploadFile] = {}
     if request.method != "POST":
         return values, files, None
     ctype = request.headers.get("content-type", "").lower()
+    if not ctype.startswith("multipart/form-data"):
+        body.limit = min(body.limit, MAX_PLAIN_BODY)
+        if (_declared_length(request) or 0) > body.limit:
+            raise _TooLarge
     if ctype.startswith("application/json"):
         raw = await request.body()
         if raw.strip():
@@ -106,9 +130,14 @@ async def _read(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile]
                 raise bad_request("JSON object expected")
             values.update(data)
         return values, files, None
-    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        values.update(await _url_encoded(await request.body()))
+        return values, files, None
+    if ctype.startswith("multipart/form-data"):
         try:
-            form = await request.form(max_files=100, max_fields=1000)
+            form = await request.form(
+                max_files=100, max_fields=_MAX_FIELDS, max_part_size=MAX_PLAIN_BODY
+            )
         except MultiPartException as exc:
             raise bad_request(f"can't parse multipart form: {exc.message}") from None
         for key, value in form.multi_items():
@@ -118,6 +147,23 @@ async def _read(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile]
                 values[key] = value
         return values, files, form
     return values, files, None
+
+
+async def _url_encoded(raw: bytes) -> list[tuple[str, str]]:
+    """A url-encoded form's fields, decoded as Starlette decodes them."""
+    # Counted first: a body of nothing but "&" would otherwise be a million empty fields.
+    if raw.count(b"&") >= _MAX_FIELDS:
+        raise bad_request(f"can't parse form: more than {_MAX_FIELDS} fields")
+    text = raw.decode("latin-1")
+    if len(raw) <= _DECODE_ON_LOOP:
+        return parse_qsl(text, keep_blank_values=True)
+    # Percent-decoding is Python code: a large body is decoded off the event loop.
+    return await asyncio.to_thread(parse_qsl, text, keep_blank_values=True)
+
+
+def _path(scope: Scope) -> str:
+    # Bot API paths carry the token: only what precedes its secret half is logged.
+    return str(scope.get("path", "?")).split(":")[0]
 
 
 def _check_range(byte_range: str, size: int) -> None:
@@ -136,6 +182,27 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
     body_limit = emu.config.max_upload + _FORM_OVERHEAD
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await _serve(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if not emu.stopping:
+                raise
+            # The server stopped while this request was still streaming in (its grace
+            # period is over): it is told so, and that is no error worth a traceback.
+            log.debug("stopped while answering %s", _path(scope))
+            if not started and scope["type"] == "http":
+                await _error(ApiError(503, "Service Unavailable: the emulator is stopping"))(
+                    scope, receive, send
+                )
+
+    async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -150,13 +217,17 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         if (provider := endpoint_for(scope["path"])) is not None:
             await emu.stt.serve(provider, scope, receive, send)
             return
-        request = Request(scope, _limited(receive, body_limit))
-        length = request.headers.get("content-length", "")
+        body = _LimitedBody(receive, body_limit)
+        request = Request(scope, body)
         form: FormData | None = None
         try:
-            if length.isdigit() and int(length) > body_limit:
+            if (_declared_length(request) or 0) > body_limit:
                 raise _TooLarge
-            response, form = await _route(request)
+            response, form = await _route(request, body)
+        except ClientDisconnect:
+            # The client went away mid-body: nobody to answer, and nothing went wrong here.
+            log.debug("client left before sending all of %s", _path(scope))
+            return
         except _TooLarge:
             response = _json(
                 {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}, 413
@@ -168,7 +239,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             await send({"type": "http.response.start", "status": 200, "headers": []})
             return
         except Exception:
-            log.exception("emulator bug while answering %s", scope.get("path", "?").split(":")[0])
+            log.exception("emulator bug while answering %s", _path(scope))
             response = _json(
                 {"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500
             )
@@ -177,11 +248,11 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                 await form.close()
         await response(scope, receive, send)
 
-    async def _route(request: Request) -> tuple[Response, FormData | None]:
+    async def _route(request: Request, body: _LimitedBody) -> tuple[Response, FormData | None]:
         path = request.url.path
         if match := _BOT_ROUTE.match(path):
             token, method_name = match.groups()
-            values, files, form = await _read(request)
+            values, files, form = await _read(request, body)
             try:
                 result = await emu.call(token, method_name, Params(values, files))
             finally:
@@ -192,7 +263,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             token, file_path = match.groups()
             return _download(token, file_path, request.headers.get("range")), None
         if path.startswith("/_sim/"):
-            return await _sim_route(request, path)
+            return await _sim_route(request, body, path)
         if path in ("", "/"):
             return _json({"ok": True, "result": "sluice Telegram Bot API emulator"}), None
         raise ApiError(404, "Not Found")
@@ -210,7 +281,9 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         emu.bot_stats(bot.id).calls["download"] += 1
         return FileResponse(record.path, media_type=record.mime_type or "application/octet-stream")
 
-    async def _sim_route(request: Request, path: str) -> tuple[Response, FormData | None]:
+    async def _sim_route(
+        request: Request, body: _LimitedBody, path: str
+    ) -> tuple[Response, FormData | None]:
         method = request.method
         if method == "GET":
             if match := _SIM_MESSAGES.match(path):
@@ -233,9 +306,18 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             raise ApiError(404, "Not Found")
         if method != "POST":
             raise ApiError(405, "Method Not Allowed")
-        values, files, form = await _read(request)
+        values, files, form = await _read(request, body)
+        try:
+            name = path.removeprefix("/_sim/").rstrip("/")
+            result = await _sim_post(name, values, files)
+        finally:
+            # Closed whatever the answer: an upload's spooled file must not outlive it.
+            if form is not None:
+                await form.close()
+        return _json(result), None
+
+    async def _sim_post(name: str, values: dict[str, Any], files: dict[str, UploadFile]) -> Any:
         p = Params(values, files)
-        name = path.removeprefix("/_sim/").rstrip("/")
         if name == "users":
             result: Any = sim.add_user(p)
         elif name == "users/batch":
@@ -265,6 +347,6 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             result = {"ok": True}
         else:
             result = await sim.post(name, p, files)
-        return _json(result), form
+        return result
 
     return app

@@ -14,7 +14,20 @@ from sluice.emulator._text import (
     validate_entities,
 )
 
-__all__ = ["formatted_text", "inline_keyboard", "reply_parameters", "user_keyboard"]
+__all__ = [
+    "MARKUP_ALLOWANCE",
+    "formatted_text",
+    "inline_keyboard",
+    "reply_parameters",
+    "user_keyboard",
+]
+
+# With a parse_mode, a text or caption whose raw string is longer than this many times
+# ``max_length`` (32768 characters for a message, 8192 for a caption) is refused as too
+# long before it is parsed: room for a full message with every character escaped
+# (MarkdownV2's "\x" doubles it, HTML's "&amp;" or "&quot;" takes 5 or 6) plus its tags,
+# and a bound on what any parser is given. Without one, the bound is max_length itself.
+MARKUP_ALLOWANCE = 8
 
 _BUTTON_ACTIONS = (
     "callback_data",
@@ -49,6 +62,10 @@ def formatted_text(
     if raw is None:
         return None, []
     parse_mode = p.text("parse_mode")
+    # Checked before any parsing: only markup can shrink a text, and the finders and
+    # parsers are then given a bounded string.
+    if len(raw) > max_length * (MARKUP_ALLOWANCE if parse_mode else 1):
+        raise bad_request(too_long_error)
     explicit = p.json(entities_field, "entities")
     try:
         if explicit is not None:
@@ -129,7 +146,7 @@ def _key(button: object) -> Any:
     if isinstance(button, str):
         return {"text": button}
     if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-        raise bad_request("can't parse keyboard button: field \"text\" must be of type String")
+        raise bad_request('can\'t parse keyboard button: field "text" must be of type String')
     return button
 
 

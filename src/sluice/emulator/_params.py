@@ -2,7 +2,8 @@
 
 Telegram accepts the same parameter as a query string value, a form field, a
 multipart part or a JSON value; objects arrive JSON-encoded inside form fields.
-Every accessor turns a wrong type into a 400 answer, never an exception.
+Every accessor turns a wrong type into a 400 answer, never an exception, and a
+JSON-valued parameter is measured before it is decoded (see ``MAX_JSON_PARAM``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from starlette.datastructures import UploadFile
 
 from sluice.emulator._errors import bad_request
 
-__all__ = ["Params"]
+__all__ = ["MAX_JSON_PARAM", "Params"]
+
+# A JSON-valued parameter (reply_markup, entities, media, ...) is at most this many
+# characters of JSON, however it arrives. Far above anything legal (100 keyboard
+# buttons, the entities of a 4096-character message) and small enough that decoding and
+# checking it takes milliseconds: the bound is checked before json.loads.
+MAX_JSON_PARAM = 64 * 1024
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _TRUE = {"true", "1", "yes", "on"}
@@ -88,10 +95,15 @@ class Params:
         if isinstance(value, str):
             if not value.strip():
                 return None
+            if len(value) > MAX_JSON_PARAM:
+                raise _json_too_long(what)
             try:
                 return json.loads(value)
             except (ValueError, RecursionError):  # RecursionError: nested too deep
                 raise bad_request(f"can't parse {what} JSON object") from None
+        # Already decoded, inside a JSON body: measured the same way.
+        if isinstance(value, list | dict) and _json_length(value) > MAX_JSON_PARAM:
+            raise _json_too_long(what)
         return value
 
     def chat_id(self, name: str = "chat_id") -> int | str:
@@ -129,3 +141,15 @@ class Params:
         if value is None or isinstance(value, str):
             return value
         raise bad_request(f'field "{name}" must be a file or a String')
+
+
+def _json_too_long(what: str) -> Exception:
+    # Telegram's words for JSON it cannot take: clients match on them.
+    return bad_request(f"can't parse {what} JSON object")
+
+
+def _json_length(value: list[Any] | dict[str, Any]) -> int:
+    try:
+        return len(json.dumps(value, separators=(",", ":"), default=str))
+    except (TypeError, ValueError, RecursionError):  # not from the wire: nothing to bound
+        return 0

@@ -21,6 +21,8 @@ from sluice.emulator._stt_dialects import DIALECTS
 
 __all__ = ["EmulatorServer"]
 
+_STOP_GRACE = 0.3  # seconds: calls take milliseconds; a stop must take under one
+
 
 class _EmbeddedServer(uvicorn.Server):
     # uvicorn would re-raise a captured signal after shutdown; the emulator's
@@ -96,6 +98,11 @@ class EmulatorServer:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            # Long polls and injected latency are answered at once on stop (request_stop);
+            # what is still in flight after this (a trickling upload) is cancelled, so a
+            # stop takes well under a second. uvicorn annotates an int, but only hands the
+            # value to asyncio.timeout().
+            timeout_graceful_shutdown=_STOP_GRACE,  # type: ignore[arg-type]
         )
         self._server = server = _EmbeddedServer(config)
         if handle_signals:
@@ -112,8 +119,8 @@ class EmulatorServer:
     def request_stop(self) -> None:
         """Ask the server to stop; :meth:`wait_closed` returns once it has."""
         if self._server is not None:
-            # Long polls would hold the shutdown for up to their timeout.
-            self.emulator.hub.stop_waiting()
+            # Long polls and injected latency would hold the shutdown for up to a minute.
+            self.emulator.stop_waiting()
             self._server.should_exit = True
 
     async def wait_closed(self) -> None:

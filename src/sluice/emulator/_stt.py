@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from sluice._ffmpeg import AudioAnalysis, analyse_audio
 from sluice._redact import register_secret
-from sluice.emulator._config import STT_PROVIDERS, SttConfig, SttFaults
+from sluice.emulator._config import MAX_RETRY_AFTER, STT_PROVIDERS, SttConfig, SttFaults
 from sluice.emulator._errors import bad_request
 from sluice.emulator._stt_dialects import DIALECTS, SttError
 from sluice.emulator._stt_faults import FAULT_STATUSES, ScriptedFault, SttFaultInjector
@@ -184,9 +184,12 @@ class SttService:
 def _number(raw: Any, name: str, *, whole: bool) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise bad_request(f"{name} must be a number")
-    if whole and not float(raw).is_integer():
+    if isinstance(raw, float) and whole and not raw.is_integer():
         raise bad_request(f"{name} must be a whole number of seconds")
-    return int(raw) if whole else float(raw)
+    try:
+        return int(raw) if whole else float(raw)
+    except (OverflowError, ValueError):  # an integer past any float; inf or NaN to int
+        raise bad_request(f"{name} is far out of range") from None
 
 
 def _script(raw: Any) -> list[ScriptedFault]:
@@ -204,5 +207,7 @@ def _script(raw: Any) -> list[ScriptedFault]:
         for label, value in (("count", count), ("retry_after", retry_after)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise bad_request(f"script {label} must be a whole number, at least 0")
+        if retry_after > MAX_RETRY_AFTER:
+            raise bad_request(f"script retry_after must be at most {MAX_RETRY_AFTER} seconds")
         items.append(ScriptedFault(status, count, retry_after))
     return items

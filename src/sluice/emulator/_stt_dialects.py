@@ -261,6 +261,10 @@ class DeepgramDialect:
         {
             "nova-3", "nova-3-general", "nova-3-medical", "nova-2", "nova-2-general",
             "nova-2-meeting", "nova-2-phonecall", "nova-2-medical", "nova", "enhanced", "base",
+            # Whisper Cloud, Deepgram's hosted Whisper (pre-recorded audio only): "whisper"
+            # or one size of it.
+            "whisper", "whisper-tiny", "whisper-base", "whisper-small", "whisper-medium",
+            "whisper-large",
         }
     )  # fmt: skip
     default_model: str = "base"

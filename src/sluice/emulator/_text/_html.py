@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sluice.emulator._text._links import emoji_id, link_entity
+from sluice.emulator._text._links import TextLinks, emoji_id, link_entity
 from sluice.emulator._text._model import Entity, bad, language_extra, utf16_units
 from sluice.emulator._text._scan import LOWER, Open, at, byte, is_space, table
 
@@ -23,6 +23,18 @@ _NAME_TOKEN = re.compile(r"[A-Za-z0-9.-]*")
 _REFERENCE = re.compile(r"&(?:#x([0-9a-fA-F]*)|#([0-9]*)|([A-Za-z]*))")
 
 
+class _Where:
+    """``at byte offset N`` for an error message, counted only if one is raised."""
+
+    __slots__ = ("index", "s")
+
+    def __init__(self, s: str, index: int) -> None:
+        self.s, self.index = s, index
+
+    def __str__(self) -> str:
+        return f"at byte offset {byte(self.s, self.index)}"
+
+
 def _end(pattern: re.Pattern[str], s: str, i: int) -> int:
     match = pattern.match(s, i)
     return match.end() if match else i
@@ -37,8 +49,10 @@ def _reference(s: str, i: int) -> tuple[str, int] | None:
     if name is not None:
         char = _HTML_NAMED.get(name)
     else:
-        code = int(hexa or decimal or "0", 16 if hexa is not None else 10)
-        char = chr(code) if 0 < code < 0x10FFFF and match.end() - i < 10 else None
+        # The length first: int() of a long run of digits is slow, and refused past 4300.
+        digits, base = (hexa, 16) if hexa is not None else (decimal, 10)
+        code = int(digits or "0", base) if match.end() - i < 10 else 0
+        char = chr(code) if 0 < code < 0x10FFFF else None
     return None if char is None else (char, match.end() + (at(s, match.end()) == ";"))
 
 
@@ -62,6 +76,7 @@ def parse_html(s: str) -> tuple[str, list[Entity]]:
     stack: list[Open] = []
     pos = i = 0
     surrogate = False
+    links = TextLinks()
     while i < len(s):
         decoded = _reference(s, i) if s[i] == "&" else None
         if decoded is not None or s[i] != "<":
@@ -71,7 +86,8 @@ def parse_html(s: str) -> tuple[str, list[Entity]]:
             pos += utf16_units(char)
             continue
         begin, i = i, _end(_TAG_NAME, s, i + 1)
-        where = f"at byte offset {byte(s, begin)}"
+        # Only an error says where: counting bytes up to every tag would be quadratic.
+        where = _Where(s, begin)
         if s[begin + 1 : begin + 2] == "/":
             end_tag = s[begin + 2 : i].translate(LOWER)
             i = _end(_SPACES, s, i)
@@ -85,7 +101,7 @@ def parse_html(s: str) -> tuple[str, list[Entity]]:
                     f'Unmatched end tag {where}, expected "</{top.type}>", found "</{end_tag}>"'
                 )
             if pos > top.offset:
-                _close_html(top, pos - top.offset, entities, "".join(out[top.out_start :]))
+                _close_html(top, pos - top.offset, entities, out, links)
             continue
         if at(s, i) == "\0":
             raise bad(f"Unclosed start tag {where}")
@@ -124,11 +140,13 @@ def parse_html(s: str) -> tuple[str, list[Entity]]:
     return "".join(out), [e._replace(extra=()) if e.type == "code" else e for e in entities]
 
 
-def _close_html(top: Open, length: int, entities: list[Entity], inner: str) -> None:
+def _close_html(
+    top: Open, length: int, entities: list[Entity], out: list[str], links: TextLinks
+) -> None:
     last = entities[-1] if entities else Entity(-1, 0, "")
     same = (last.offset, last.length) == (top.offset, length)
     if top.type == "a":
-        link = link_entity(top.argument or inner)
+        link = link_entity(top.argument) if top.argument else links.entity(out, top.out_start)
         entities.extend([Entity(top.offset, length, *link)] if link else [])
     elif top.type == "tg-emoji":
         entities.append(Entity(top.offset, length, "custom_emoji", emoji_id(top.argument)))

@@ -7,8 +7,13 @@ import re
 from sluice.emulator._text._model import Extra, bad
 from sluice.emulator._text._scan import LOWER
 
-__all__ = ["check_link", "emoji_id", "link_entity", "tg_link_id"]
+__all__ = ["TextLinks", "check_link", "emoji_id", "link_entity", "tg_link_id"]
 
+# A link given no URL links to its own text. Nested such links each read all the text
+# inside them, quadratic in a hostile message, so one message reads at most this much;
+# text longer than the longest message is never read (the message is refused as too long).
+_TEXT_LINK_BUDGET = 65536
+_LONGEST_MESSAGE = 4096
 _LINK = re.compile(r"(?:(tg|ton):(?://)?)?(?:([^:/?#@\[\]]*)://)?([^/?#]*)(.*)", re.S | re.I)
 
 
@@ -61,3 +66,24 @@ def check_link(link: str) -> str:
         raise ValueError("Wrong HTTP URL")
     port = f":{int(port)}" if port else ""
     return f"{scheme}://{userinfo}{'@' * bool(userinfo)}{host}{port}/{query}"
+
+
+class TextLinks:
+    """The entities of one message's links that have no URL but their text."""
+
+    __slots__ = ("_budget", "_found")
+
+    def __init__(self) -> None:
+        self._budget = _TEXT_LINK_BUDGET
+        self._found: dict[tuple[int, int], tuple[str, Extra] | None] = {}
+
+    def entity(self, out: list[str], start: int) -> tuple[str, Extra] | None:
+        """What ``link_entity`` makes of ``out[start:]``; None past the budget."""
+        span = (start, len(out))
+        if span not in self._found:  # links nested with nothing between share their text
+            size = span[1] - start
+            if size > _LONGEST_MESSAGE or size > self._budget:
+                return None
+            self._budget -= size
+            self._found[span] = link_entity("".join(out[start:]))
+        return self._found[span]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sluice.emulator._text._links import emoji_id, link_entity, tg_link_id
+from sluice.emulator._text._links import TextLinks, emoji_id, link_entity, tg_link_id
 from sluice.emulator._text._model import (
     Entity,
     EntityParseError,
@@ -59,6 +59,7 @@ def parse_markdown_v2(s: str) -> tuple[str, list[Entity]]:
     stack: list[Open] = []
     pos, i, n = 0, -1, len(s)
     have_quote, can_start_quote = False, True
+    links = TextLinks()
     while (i := i + 1) < n:
         c, nxt = s[i], at(s, i + 1)
         if c == "\\" and "\0" < nxt <= "~":
@@ -119,10 +120,11 @@ def parse_markdown_v2(s: str) -> tuple[str, list[Entity]]:
         if kind in ("underline", "spoiler", "pre"):
             i += 2 if kind == "pre" else 1
         elif kind == "text_link":
-            url = "".join(out[top.out_start :])
             if nxt == "(":
                 url, i = _read_url(s, i + 2, "a URL")
-            link = link_entity(url)
+                link = link_entity(url)
+            else:
+                link = links.entity(out, top.out_start)
             skip = skip or link is None
             kind, extra = link or (kind, ())
         elif kind == "custom_emoji":
