@@ -251,3 +251,126 @@ def test_bad_limits_are_config_errors() -> None:
         Limits(speed=0)
     with pytest.raises(ConfigError, match="private_burst"):
         Limits(private_burst=0)
+
+
+# -- a bot in conversation: a user's message earns its answer ------------------------------
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    gaps=st.lists(st.floats(min_value=0.05, max_value=3.0), min_size=1, max_size=80),
+    speed=speeds,
+)
+def test_answer_and_edit_per_user_message_never_see_429(gaps: list[float], speed: float) -> None:
+    # The user writes at any pace; the bot answers each message and edits the answer.
+    flood, clock = model(Limits(speed=speed))
+    for gap in gaps:
+        clock.now += gap / speed
+        flood.user_wrote(BOT, 42)
+        assert flood.admit(BOT, 42, private=True).retry_after is None  # the answer
+        assert flood.admit(BOT, 42, private=True).retry_after is None  # its edit
+
+
+def test_the_reported_conversation_passes_and_a_bot_alone_is_still_held() -> None:
+    # Reported: a user typing every ~1.3 s to a bot answering twice each time got a
+    # 429 on the 6th message under the old model (burst 3, 1/s, nothing for the user).
+    flood, clock = model()
+    for _ in range(100):
+        clock.now += 1.3
+        flood.user_wrote(BOT, 42)
+        assert flood.admit(BOT, 42, private=True).retry_after is None
+        assert flood.admit(BOT, 42, private=True).retry_after is None
+    without, clock = model(Limits(private_reply=0))
+    answers = []
+    for _ in range(6):
+        clock.now += 1.3
+        answers += [without.admit(BOT, 42, private=True).retry_after for _ in range(2)]
+    assert any(a is not None for a in answers)
+    # Unprompted, the bot still gets its burst of 3 and then one message a second.
+    alone, clock = model()
+    assert [alone.admit(BOT, 7, private=True).retry_after for _ in range(4)] == [None] * 3 + [1]
+
+
+def test_user_messages_do_not_bank_more_than_the_burst() -> None:
+    flood, _clock = model()
+    for _ in range(10):
+        flood.user_wrote(BOT, 42)
+    assert [flood.admit(BOT, 42, private=True).retry_after for _ in range(4)] == [None] * 3 + [1]
+    small, _clock = model(Limits(private_burst=1, private_reply=5))
+    small.user_wrote(BOT, 42)
+    assert [small.admit(BOT, 42, private=True).retry_after for _ in range(2)] == [None, 1]
+
+
+def test_private_reply_is_validated() -> None:
+    with pytest.raises(ConfigError, match="private_reply"):
+        Limits(private_reply=-1)
+
+
+# -- calls that make several messages (albums, forwarding several) -------------------------
+
+
+def test_several_messages_must_all_fit_the_bot_and_group_windows() -> None:
+    flood, clock = model(Limits(bot=Rate(10, 1.0), enforce_retry_after=False))
+    assert flood.admit(BOT, -100, private=False, n=8).retry_after is None
+    refused = flood.admit(BOT, -101, private=False, n=3)
+    assert refused.retry_after == 1
+    assert refused.scope == "bot"
+    assert flood.admit(BOT, -101, private=False, n=2).retry_after is None
+    group, clock = model()
+    assert group.admit(BOT, -100, private=False, n=10).retry_after is None
+    assert group.admit(BOT, -100, private=False, n=10).retry_after is None
+    assert group.admit(BOT, -100, private=False, n=1).scope == "chat"
+    clock.now = 60.0
+    assert group.admit(BOT, -100, private=False, n=10).retry_after is None
+
+
+def test_an_album_in_a_private_chat_goes_on_one_token_and_owes_the_rest() -> None:
+    flood, clock = model()
+    assert flood.admit(BOT, 42, private=True, n=10).retry_after is None
+    # 10 messages taken from a bucket of 3: the next waits until 8 more have refilled.
+    refused = flood.admit(BOT, 42, private=True)
+    assert refused.retry_after == 8
+    clock.now = 7.9
+    assert flood.admit(BOT, 42, private=True).retry_after is not None
+    clock.now = 8.0 + 2 * EPS
+    assert flood.admit(BOT, 42, private=True).retry_after is None
+
+
+async def test_a_conversational_bot_over_http_never_sees_429() -> None:
+    # The whole path: /_sim/send earns the bot its answer and edit, sendMessage and
+    # editMessageText spend them; time is the test's clock, not the wall's.
+    import httpx
+
+    from sluice.emulator import Emulator, EmulatorServer
+
+    clock = Clock()
+    token = "1000001:" + "A" * 35
+    async with (
+        EmulatorServer(emulator=Emulator(clock=clock)) as server,
+        httpx.AsyncClient(base_url=server.url, trust_env=False) as http,
+    ):
+        user = (await http.post("/_sim/users", json={"first_name": "Ana"})).json()
+        await http.post("/_sim/start", json={"bot_id": 1000001, "user_id": user["id"]})
+        for n in range(30):
+            clock.now += 1.3
+            said = await http.post(
+                "/_sim/send",
+                json={"chat_id": user["id"], "from_user_id": user["id"], "text": f"m{n}"},
+            )
+            assert said.status_code == 200, said.text
+            sent = await http.post(
+                f"/bot{token}/sendMessage", json={"chat_id": user["id"], "text": "thinking"}
+            )
+            assert sent.status_code == 200, sent.text
+            edited = await http.post(
+                f"/bot{token}/editMessageText",
+                json={
+                    "chat_id": user["id"],
+                    "message_id": sent.json()["result"]["message_id"],
+                    "text": f"answer {n}",
+                },
+            )
+            assert edited.status_code == 200, edited.text
+        stats = (await http.get("/_sim/stats")).json()
+        assert stats["totals"]["r429"] == 0
+        assert stats["totals"]["sends_accepted"] == 60

@@ -55,6 +55,10 @@ def emulator(
     ] = "30/1",
     private_limit: Annotated[str, typer.Option(help="Per private chat: count/seconds.")] = "1/1",
     private_burst: Annotated[int, typer.Option(help="Burst allowed in a private chat.")] = 3,
+    private_reply: Annotated[
+        int,
+        typer.Option(help="Messages a user's message in a private chat lets the bot send."),
+    ] = 2,
     group_limit: Annotated[
         str, typer.Option(help="Per group or channel: count/seconds.")
     ] = "20/60",
@@ -90,6 +94,7 @@ def emulator(
             bot=Rate.parse(bot_limit),
             private=Rate.parse(private_limit),
             private_burst=private_burst,
+            private_reply=private_reply,
             group=Rate.parse(group_limit),
             paid=Rate.parse(paid_limit),
             speed=speed,
@@ -123,7 +128,8 @@ async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
     lim = config.limits
     console.print(f"sluice emulator listening on {server.url}", soft_wrap=True)
     console.print(
-        f"limits per bot: {lim.bot} sends, private {lim.private} (burst {lim.private_burst}), "
+        f"limits per bot: {lim.bot} sends, private {lim.private} (burst {lim.private_burst}, "
+        f"+{lim.private_reply} a user's message), "
         f"groups {lim.group}, speed x{lim.speed:g}; local mode {'on' if config.local else 'off'}",
         style="dim",
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from sluice._exceptions import ConfigError
 
 __all__ = [
+    "MAX_LATENCY_MS",
+    "MAX_RETRY_AFTER",
     "STT_PROVIDERS",
     "EmulatorConfig",
     "Faults",
@@ -24,6 +26,11 @@ __all__ = [
 ]
 
 MB = 1024 * 1024
+# Injected faults stay within what a test could wait for: a call is held at most a
+# minute, a retry_after asks for at most an hour (Telegram's own reach hours, but a
+# simulation that long only hangs a test run).
+MAX_LATENCY_MS = 60_000.0
+MAX_RETRY_AFTER = 3600
 STT_PROVIDERS = ("openai", "groq", "together", "generic", "deepgram")
 
 
@@ -66,6 +73,9 @@ class Limits:
     bot: Rate = field(default_factory=lambda: Rate(30, 1.0))
     private: Rate = field(default_factory=lambda: Rate(1, 1.0))
     private_burst: int = 3
+    # A user's message in a private chat gives the bot this many tokens back (never
+    # beyond the burst): room for its answer and an edit of it, whatever the user's pace.
+    private_reply: int = 2
     group: Rate = field(default_factory=lambda: Rate(20, 60.0))
     # Calls with allow_paid_broadcast use this bot-wide limit instead of ``bot``.
     paid: Rate = field(default_factory=lambda: Rate(1000, 1.0))
@@ -79,6 +89,8 @@ class Limits:
             raise ConfigError(f"speed must be a positive number, got {self.speed}")
         if self.private_burst < 1:
             raise ConfigError(f"private_burst must be at least 1, got {self.private_burst}")
+        if self.private_reply < 0:
+            raise ConfigError(f"private_reply must not be negative, got {self.private_reply}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +110,8 @@ class Faults:
     latency_jitter_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("p429", "p5xx", "pdrop"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"fault probability {name} must be within [0, 1], got {value}")
-        if not 1 <= self.retry_after_min <= self.retry_after_max:
-            raise ConfigError(
-                "retry_after range must satisfy 1 <= retry_after_min <= retry_after_max, "
-                f"got {self.retry_after_min}..{self.retry_after_max}"
-            )
-        # NaN or an infinite latency would hold every call forever.
-        if not all(v >= 0 and math.isfinite(v) for v in (self.latency_ms, self.latency_jitter_ms)):
-            raise ConfigError(
-                "latency_ms and latency_jitter_ms must be finite and not negative, "
-                f"got {self.latency_ms} and {self.latency_jitter_ms}"
-            )
+        _check_probabilities(self, ("p429", "p5xx", "pdrop"))
+        _check_fault_ranges(self, lowest_retry_after=1)
 
     @property
     def active(self) -> bool:
@@ -141,25 +140,37 @@ class SttFaults:
     latency_jitter_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("p429", "p5xx", "p413"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"fault probability {name} must be within [0, 1], got {value}")
+        _check_probabilities(self, ("p429", "p5xx", "p413"))
         if self.p429 + self.p5xx + self.p413 > 1.0 + 1e-9:
             raise ConfigError(
                 "p429 + p5xx + p413 is the chance that a request fails, so at most 1; "
                 f"got {self.p429} + {self.p5xx} + {self.p413}"
             )
-        if not 0 <= self.retry_after_min <= self.retry_after_max:
-            raise ConfigError(
-                "retry_after range must satisfy 0 <= retry_after_min <= retry_after_max, "
-                f"got {self.retry_after_min}..{self.retry_after_max}"
-            )
-        if not all(v >= 0 and math.isfinite(v) for v in (self.latency_ms, self.latency_jitter_ms)):
-            raise ConfigError(
-                "latency_ms and latency_jitter_ms must be finite and not negative, "
-                f"got {self.latency_ms} and {self.latency_jitter_ms}"
-            )
+        _check_fault_ranges(self, lowest_retry_after=0)
+
+
+def _check_probabilities(faults: Faults | SttFaults, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(faults, name)
+        # "not within" rather than "outside": NaN is within nothing.
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"fault probability {name} must be within [0, 1], got {value}")
+
+
+def _check_fault_ranges(faults: Faults | SttFaults, *, lowest_retry_after: int) -> None:
+    low, high = faults.retry_after_min, faults.retry_after_max
+    if not lowest_retry_after <= low <= high <= MAX_RETRY_AFTER:
+        raise ConfigError(
+            f"retry_after range must satisfy {lowest_retry_after} <= retry_after_min <= "
+            f"retry_after_max <= {MAX_RETRY_AFTER} seconds, got {low}..{high}"
+        )
+    # NaN, an infinite or an absurd latency would hold every call for ever.
+    latency, jitter = faults.latency_ms, faults.latency_jitter_ms
+    if not (latency >= 0 and jitter >= 0 and latency + jitter <= MAX_LATENCY_MS):
+        raise ConfigError(
+            "latency_ms and latency_jitter_ms must not be negative and together at most "
+            f"{MAX_LATENCY_MS:.0f} ms (a call is held at most a minute), got {latency} and {jitter}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

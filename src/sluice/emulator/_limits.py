@@ -4,7 +4,10 @@ Three limits, each per bot, checked on every send-like call:
 
 * the bot: at most ``limits.bot.count`` calls in any window of ``limits.bot.per`` seconds;
 * a private chat: a token bucket of ``limits.private_burst`` tokens refilled at
-  ``limits.private.count / limits.private.per`` per second;
+  ``limits.private.count / limits.private.per`` per second, and by
+  ``limits.private_reply`` tokens whenever the user writes to the bot (a bot
+  answering a user, and editing its answer, is what Telegram's "short bursts are
+  allowed" is for; a bot writing on its own is held to one message a second);
 * a group, supergroup or channel: at most ``limits.group.count`` calls in any
   window of ``limits.group.per`` seconds.
 
@@ -185,6 +188,14 @@ class FloodModel:
         if self._since_prune >= _PRUNE_EVERY:
             self.prune()
         return _ADMITTED
+
+    def user_wrote(self, bot_id: int, user_id: int) -> None:
+        """A user wrote to the bot in their private chat: room for the bot's answer."""
+        if self.limits.private_reply:
+            now = self.clock()
+            limit = self._chat_limit(bot_id, user_id, True, now)
+            if isinstance(limit, _Bucket):
+                limit.credit(now, self.limits.private_reply)
 
     def penalize(self, bot_id: int, chat_id: int | None, retry_after: int) -> None:
         """Close a scope as a 429 answered for another reason (an injected fault) would."""
