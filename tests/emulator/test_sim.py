@@ -349,3 +349,24 @@ async def test_the_python_client_raises_what_the_emulator_refused(sim: Sim) -> N
     assert await sim.texts_of(ids) == {ids[0]: [], ids[1]: []}  # no bot message yet
     assert await sim.users(0) == []  # none asked, none made: a scenario without users
     assert (await sim.config())["limits"]["bot"] == "30/1"
+
+
+async def test_a_button_whose_data_is_whitespace_can_be_pressed(
+    sim: Sim, http: httpx.AsyncClient
+) -> None:
+    # python-telegram-bot's nestedconversationbot has a button with callback_data "\t".
+    user = await sim.started_user(BOT_A)
+    keyboard = {"inline_keyboard": [[{"text": "Show data", "callback_data": "\t"}]]}
+    sent = await http.post(
+        f"/bot{TOKEN_A}/sendMessage",
+        json={"chat_id": user["id"], "text": "pick", "reply_markup": keyboard},
+    )
+    message_id = sent.json()["result"]["message_id"]
+    query = await sim.callback(user["id"], message_id, "\t")
+    assert query["data"] == "\t"
+    empty = await http.post(
+        "/_sim/callback",
+        json={"chat_id": user["id"], "from_user_id": user["id"], "message_id": message_id},
+    )
+    assert empty.status_code == 400
+    assert "data is required" in empty.json()["description"]

@@ -94,8 +94,11 @@ class Emulator:
             _admin,
             _chatops,
             _content,
+            _inline,
             _messages,
             _methods,
+            _payments,
+            _polls,
             _profile,
         )
 
@@ -105,6 +108,7 @@ class Emulator:
         # One for the emulator's life: a reset must not pull the spool folder
         # from under a transcription still being decoded.
         self.stt = SttService(self.config.stt, self.config.seed)
+        self._stopping = asyncio.Event()
         self._setup()
 
     def _setup(self) -> None:
@@ -127,6 +131,16 @@ class Emulator:
         self.files.close()
         self._setup()
         self.stt.reset()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop_waiting` was called: the server is shutting down."""
+        return self._stopping.is_set()
+
+    def stop_waiting(self) -> None:
+        """Answer now whatever is waiting: long polls, and calls held by injected latency."""
+        self._stopping.set()
+        self.hub.stop_waiting()
 
     async def close(self) -> None:
         await self.hub.close()
@@ -153,7 +167,9 @@ class Emulator:
         if canonical != "getUpdates" and self.faults.faults.active:
             delay = self.faults.latency()
             if delay:
-                await asyncio.sleep(delay)
+                # Cut short when the server stops: the call is answered, not abandoned.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
             fault = self.faults.transport_fault()
             if fault is not None:
                 stats.faults[fault] += 1

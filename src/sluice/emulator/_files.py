@@ -27,7 +27,11 @@ _EXTENSIONS = {
     "video_note": "mp4",
     "photo": "jpg",
     "document": "bin",
+    "animation": "mp4",
+    "sticker": "webp",
 }
+# A sticker's file is named after its format: static .webp, animated .tgs, video .webm.
+_STICKER_EXTENSIONS = {"application/x-tgsticker": "tgs", "video/webm": "webm"}
 _DIRS = {
     "voice": "voice",
     "audio": "music",
@@ -35,6 +39,8 @@ _DIRS = {
     "video_note": "video_notes",
     "photo": "photos",
     "document": "documents",
+    "animation": "animations",
+    "sticker": "stickers",
 }
 
 
@@ -51,6 +57,7 @@ class FileRecord:
     duration: int = 0
     width: int = 0
     height: int = 0
+    emoji: str | None = None  # a sticker's
     # The bots issued a file_id for this file: only they may download it by file_path.
     bots: set[int] = field(default_factory=set)
 
@@ -98,7 +105,10 @@ class FileStore:
         self._next_id += 1
         subdir = self.directory / _DIRS[kind]
         subdir.mkdir(exist_ok=True)
-        name = f"file_{internal_id}.{_EXTENSIONS[kind]}"
+        extension = _EXTENSIONS[kind]
+        if kind == "sticker":
+            extension = _STICKER_EXTENSIONS.get(mime_type or "", extension)
+        name = f"file_{internal_id}.{extension}"
         path = subdir / name
         size = 0
         with path.open("wb") as out:
@@ -112,9 +122,13 @@ class FileStore:
         digest = hmac.new(self._secret, f"u{internal_id}".encode(), hashlib.sha256).digest()
         unique_id = "AgAD" + _b64(digest[:9])
         file_path = str(path) if self.local else f"{_DIRS[kind]}/{name}"
-        width, height = {"photo": (800, 600), "video": (1280, 720), "video_note": (384, 384)}.get(
-            kind, (0, 0)
-        )
+        width, height = {
+            "photo": (800, 600),
+            "video": (1280, 720),
+            "video_note": (384, 384),
+            "animation": (320, 240),
+            "sticker": (512, 512),
+        }.get(kind, (0, 0))
         record = FileRecord(
             internal_id=internal_id,
             unique_id=unique_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 import time
 from typing import IO, Any
 
@@ -19,36 +20,36 @@ from sluice.emulator._markup import (
     user_keyboard,
 )
 from sluice.emulator._params import Params
-from sluice.emulator._world import Bot, Chat, StoredMessage, User
+from sluice.emulator._world import Bot, Chat, PollRecord, StoredMessage, User
 
-__all__ = ["media_object", "store_upload"]
+__all__ = ["media_fields", "media_object", "new_poll_id", "store_upload"]
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_PHOTO = 10 * 1024 * 1024
-_NOT_MODIFIED = (
+NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
 )
 
 
-def _target(emu: Emulator, bot: Bot, p: Params) -> Chat | User:
+def send_target(emu: Emulator, bot: Bot, p: Params) -> Chat | User:
     chat = emu.world.resolve_chat(p.chat_id())
     emu.world.check_can_send(bot, chat)
     return chat
 
 
-def _author(bot: Bot, chat: Chat | User) -> dict[str, Any]:
+def author_of(bot: Bot, chat: Chat | User) -> dict[str, Any]:
     if isinstance(chat, Chat) and chat.type == "channel":
         return {"sender_chat": chat.to_api()}
     return {"from": bot.user.to_api()}
 
 
-def _snapshot(stored: StoredMessage) -> dict[str, Any]:
+def snapshot(stored: StoredMessage) -> dict[str, Any]:
     return {k: v for k, v in stored.api.items() if k != "reply_to_message"}
 
 
-def _reply_to(emu: Emulator, bot: Bot, chat: Chat | User, p: Params) -> dict[str, Any]:
+def reply_to(emu: Emulator, bot: Bot, chat: Chat | User, p: Params) -> dict[str, Any]:
     message_id, allow_without = reply_parameters(p)
     if message_id is None:
         return {}
@@ -57,10 +58,47 @@ def _reply_to(emu: Emulator, bot: Bot, chat: Chat | User, p: Params) -> dict[str
         if allow_without:
             return {}
         raise bad_request("message to be replied not found")
-    return {"reply_to_message": _snapshot(original)}
+    return {"reply_to_message": snapshot(original)}
 
 
-def _send(
+def topic_of(
+    emu: Emulator, bot_id: int, chat: Chat | User, p: Params, reply: dict[str, Any]
+) -> dict[str, Any]:
+    """The forum topic ``message_thread_id`` names (or the replied message's): its id is its
+    creation message's, and a message in it answers that message unless it answers another."""
+    thread_id = p.integer("message_thread_id")
+    if not thread_id or thread_id < 0:
+        replied = reply.get("reply_to_message", {})
+        if not replied.get("is_topic_message"):
+            return {}
+        thread_id = replied["message_thread_id"]
+    topic = emu.world.find_message(chat, bot_id, thread_id)
+    if topic is None or topic.api.get("message_thread_id") != thread_id:
+        raise bad_request("message thread not found")
+    return {
+        "message_thread_id": thread_id,
+        "is_topic_message": True,
+        "reply_to_message": snapshot(topic),
+    }
+
+
+def store_sent(
+    emu: Emulator,
+    bot: Bot,
+    chat: Chat | User,
+    body: dict[str, Any],
+    file: FileRecord | None = None,
+    *,
+    protect: bool = False,
+) -> StoredMessage:
+    """Store a message of the bot's whose call was admitted."""
+    message = author_of(bot, chat) | body
+    if protect:
+        message["has_protected_content"] = True
+    return emu.world.store_message(chat, bot.id, bot.id, message, file)
+
+
+def send_body(
     emu: Emulator,
     bot: Bot,
     chat: Chat | User,
@@ -71,22 +109,21 @@ def _send(
     """Admit the call into the chat's limits, then store the message and return it."""
     markup = inline_keyboard(p)
     keyboard = user_keyboard(p)
-    extra = _reply_to(emu, bot, chat, p)
+    reply = reply_to(emu, bot, chat, p)
+    extra = topic_of(emu, bot.id, chat, p, reply) | reply
     protect = p.flag("protect_content")  # read before admit: a refused call must not count
     emu.admit(bot, chat, paid=p.flag("allow_paid_broadcast"))
-    message = _author(bot, chat) | body | extra
+    message = body | extra
     if markup is not None:
         message["reply_markup"] = markup
-    if protect:
-        message["has_protected_content"] = True
-    stored = emu.world.store_message(chat, bot.id, bot.id, message, file)
+    stored = store_sent(emu, bot, chat, message, file, protect=protect)
     stored.keyboard = keyboard
     return stored.api
 
 
 @method("sendMessage")
 async def send_message(emu: Emulator, bot: Bot, p: Params) -> Any:
-    chat = _target(emu, bot, p)
+    chat = send_target(emu, bot, p)
     text, entities = formatted_text(
         p,
         text_field="text",
@@ -99,10 +136,10 @@ async def send_message(emu: Emulator, bot: Bot, p: Params) -> Any:
     body: dict[str, Any] = {"text": text}
     if entities:
         body["entities"] = entities
-    return _send(emu, bot, chat, p, body)
+    return send_body(emu, bot, chat, p, body)
 
 
-def _edit_target(emu: Emulator, bot: Bot, p: Params) -> tuple[Chat | User, StoredMessage]:
+def edit_target(emu: Emulator, bot: Bot, p: Params) -> tuple[Chat | User, StoredMessage]:
     if p.has("inline_message_id"):
         raise bad_request("inline messages are not supported by the emulator")
     chat = emu.world.resolve_chat(p.chat_id())
@@ -117,13 +154,19 @@ def _edit_target(emu: Emulator, bot: Bot, p: Params) -> tuple[Chat | User, Store
     return chat, stored
 
 
-def _apply_edit(
+def apply_edit(
     emu: Emulator, bot: Bot, chat: Chat | User, stored: StoredMessage, changes: dict[str, Any]
 ) -> Any:
     api = stored.api
     if all(api.get(key) == value for key, value in changes.items()):
-        raise bad_request(_NOT_MODIFIED)
+        raise bad_request(NOT_MODIFIED)
     emu.admit(bot, chat)
+    return record_edit(stored, changes)
+
+
+def record_edit(stored: StoredMessage, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change a message (a None value removes the field), keeping what it was in its history."""
+    api = stored.api
     previous = {k: copy.deepcopy(api[k]) for k in changes if k in api}
     stored.history.append(previous | {"date": api.get("edit_date", api["date"])})
     for key, value in changes.items():
@@ -137,7 +180,7 @@ def _apply_edit(
 
 @method("editMessageText")
 async def edit_message_text(emu: Emulator, bot: Bot, p: Params) -> Any:
-    chat, stored = _edit_target(emu, bot, p)
+    chat, stored = edit_target(emu, bot, p)
     if "text" not in stored.api:
         raise bad_request("there is no text in the message to edit")
     text, entities = formatted_text(
@@ -150,12 +193,12 @@ async def edit_message_text(emu: Emulator, bot: Bot, p: Params) -> Any:
         users=emu.world.user_api,
     )
     changes = {"text": text, "entities": entities or None, "reply_markup": inline_keyboard(p)}
-    return _apply_edit(emu, bot, chat, stored, changes)
+    return apply_edit(emu, bot, chat, stored, changes)
 
 
 @method("editMessageCaption")
 async def edit_message_caption(emu: Emulator, bot: Bot, p: Params) -> Any:
-    chat, stored = _edit_target(emu, bot, p)
+    chat, stored = edit_target(emu, bot, p)
     if stored.file is None:
         raise bad_request("there is no caption in the message to edit")
     caption, entities = formatted_text(
@@ -172,13 +215,13 @@ async def edit_message_caption(emu: Emulator, bot: Bot, p: Params) -> Any:
         "caption_entities": entities or None,
         "reply_markup": inline_keyboard(p),
     }
-    return _apply_edit(emu, bot, chat, stored, changes)
+    return apply_edit(emu, bot, chat, stored, changes)
 
 
 @method("editMessageReplyMarkup")
 async def edit_message_reply_markup(emu: Emulator, bot: Bot, p: Params) -> Any:
-    chat, stored = _edit_target(emu, bot, p)
-    return _apply_edit(emu, bot, chat, stored, {"reply_markup": inline_keyboard(p)})
+    chat, stored = edit_target(emu, bot, p)
+    return apply_edit(emu, bot, chat, stored, {"reply_markup": inline_keyboard(p)})
 
 
 @method("deleteMessage")
@@ -190,16 +233,26 @@ async def delete_message(emu: Emulator, bot: Bot, p: Params) -> Any:
     stored = emu.world.find_message(chat, bot.id, message_id)
     if stored is None:
         raise bad_request("message to delete not found")
-    is_admin = isinstance(chat, Chat) and bot.id in chat.admin_bot_ids
-    if isinstance(chat, Chat) and stored.sender_id != bot.id and not is_admin:
+    if not can_delete(bot, chat, stored):
         raise bad_request("message can't be deleted")
     stored.deleted = True
     return True
 
 
-def _source(emu: Emulator, bot: Bot, p: Params, not_found: str) -> StoredMessage:
+def can_delete(bot: Bot, chat: Chat | User, stored: StoredMessage) -> bool:
+    """Its own messages, anything in a private chat, anything where it is an admin."""
+    is_admin = isinstance(chat, Chat) and bot.id in chat.admin_bot_ids
+    return not isinstance(chat, Chat) or stored.sender_id == bot.id or is_admin
+
+
+def read_source_chat(emu: Emulator, bot: Bot, p: Params) -> Chat | User:
     source_chat = emu.world.resolve_chat(p.chat_id("from_chat_id"))
     emu.world.check_can_read(bot, source_chat)
+    return source_chat
+
+
+def _source(emu: Emulator, bot: Bot, p: Params, not_found: str) -> StoredMessage:
+    source_chat = read_source_chat(emu, bot, p)
     message_id = p.integer("message_id", empty_error="message identifier is not specified")
     assert message_id is not None
     stored = emu.world.find_message(source_chat, bot.id, message_id)
@@ -221,18 +274,54 @@ _CONTENT_KEYS = (
     "video",
     "video_note",
     "photo",
+    "animation",
+    "sticker",
+    "location",
+    "venue",
+    "contact",
+    "dice",
+    "poll",
 )
 
 
-def _content_for(emu: Emulator, bot: Bot, stored: StoredMessage) -> dict[str, Any]:
+def content_for(
+    emu: Emulator, bot: Bot, stored: StoredMessage, *, copying: bool = False
+) -> dict[str, Any]:
     content = {k: copy.deepcopy(stored.api[k]) for k in _CONTENT_KEYS if k in stored.api}
     if stored.file is not None:
-        key, obj = media_object(emu, bot, stored.file)
-        content[key] = obj
+        content |= media_fields(emu, bot, stored.file)
+    if "poll" in stored.api:
+        content["poll"] = _carried_poll(emu, bot, stored.api["poll"], copying=copying)
     return content
 
 
-def _origin(emu: Emulator, stored: StoredMessage) -> dict[str, Any]:
+def _carried_poll(
+    emu: Emulator, bot: Bot, poll: dict[str, Any], *, copying: bool
+) -> dict[str, Any]:
+    """A forward shows the same poll (its votes go on); a copy is a new poll of the bot's."""
+    if not copying:
+        return poll
+    record = emu.world.polls.get(poll["id"])
+    owner = record.bot_id if record is not None else None
+    if poll["type"] == "quiz" and owner != bot.id and not poll["is_closed"]:
+        raise bad_request("message can't be copied")  # its correct answers are not the bot's
+    fresh = copy.deepcopy(poll) | {"id": new_poll_id(), "total_voter_count": 0, "is_closed": False}
+    for option in fresh["options"]:
+        option["voter_count"] = 0
+    if fresh.get("open_period"):
+        fresh["close_date"] = int(time.time()) + fresh["open_period"]
+    emu.world.polls[fresh["id"]] = PollRecord(fresh, bot.id)
+    return fresh
+
+
+def new_poll_id() -> str:
+    """A poll id as Telegram writes them: a 64-bit number in decimal."""
+    return str(secrets.randbits(62) + 2**62)
+
+
+def origin_of(emu: Emulator, stored: StoredMessage) -> dict[str, Any]:
+    if "forward_origin" in stored.api:  # a forward of a forward names the first sender
+        return copy.deepcopy(stored.api["forward_origin"])
     chat = stored.api["chat"]
     if chat["type"] == "channel":
         return {
@@ -247,19 +336,20 @@ def _origin(emu: Emulator, stored: StoredMessage) -> dict[str, Any]:
 
 @method("forwardMessage")
 async def forward_message(emu: Emulator, bot: Bot, p: Params) -> Any:
-    chat = _target(emu, bot, p)
+    chat = send_target(emu, bot, p)
     stored = _source(emu, bot, p, "message to forward not found")
-    body = _content_for(emu, bot, stored) | {"forward_origin": _origin(emu, stored)}
+    body = content_for(emu, bot, stored) | {"forward_origin": origin_of(emu, stored)}
     # forwardMessage takes no keyboard and no reply: only these options apply.
-    options = Params({k: p.raw(k) for k in ("protect_content", "allow_paid_broadcast") if p.has(k)})
-    return _send(emu, bot, chat, options, body, stored.file)
+    kept = ("protect_content", "allow_paid_broadcast", "message_thread_id")
+    options = Params({k: p.raw(k) for k in kept if p.has(k)})
+    return send_body(emu, bot, chat, options, body, stored.file)
 
 
 @method("copyMessage")
 async def copy_message(emu: Emulator, bot: Bot, p: Params) -> Any:
-    chat = _target(emu, bot, p)
+    chat = send_target(emu, bot, p)
     stored = _source(emu, bot, p, "message to copy not found")
-    body = _content_for(emu, bot, stored)
+    body = content_for(emu, bot, stored, copying=True)
     if p.has("caption"):
         caption, entities = formatted_text(
             p,
@@ -274,7 +364,7 @@ async def copy_message(emu: Emulator, bot: Bot, p: Params) -> Any:
         body["caption"] = caption
         if entities:
             body["caption_entities"] = entities
-    sent = _send(emu, bot, chat, p, body, stored.file)
+    sent = send_body(emu, bot, chat, p, body, stored.file)
     return {"message_id": sent["message_id"]}
 
 
@@ -290,15 +380,38 @@ def media_object(emu: Emulator, bot: Bot, record: FileRecord) -> tuple[str, Any]
         return "photo", [base | {"width": record.width, "height": record.height}]
     if kind == "video_note":
         return kind, base | {"length": record.width, "duration": record.duration}
-    if kind in {"voice", "audio", "video"}:
+    if kind == "sticker":
+        sticker_format = record.path.suffix
+        sticker: dict[str, Any] = {"width": record.width, "height": record.height}
+        if record.emoji:
+            sticker["emoji"] = record.emoji
+        return kind, sticker | base | {
+            "is_animated": sticker_format == ".tgs",
+            "is_video": sticker_format == ".webm",
+            "type": "regular",
+        }
+    if kind in {"voice", "audio", "video", "animation"}:
         base["duration"] = record.duration
-    if kind == "video":
+    if kind in {"video", "animation"}:
         base |= {"width": record.width, "height": record.height}
     if record.mime_type:
         base["mime_type"] = record.mime_type
-    if record.file_name and kind in {"document", "audio", "video"}:
+    if record.file_name and kind in {"document", "audio", "video", "animation"}:
         base["file_name"] = record.file_name
     return kind, base
+
+
+def media_fields(emu: Emulator, bot: Bot, record: FileRecord) -> dict[str, Any]:
+    """The message fields describing a file, as ``bot`` sees it: an animation sets
+    ``document`` too, as Telegram does for clients that predate animations."""
+    key, obj = media_object(emu, bot, record)
+    fields = {key: obj}
+    if key == "animation":
+        fields["document"] = {k: v for k, v in obj.items() if k not in _ANIMATION_ONLY}
+    return fields
+
+
+_ANIMATION_ONLY = frozenset({"duration", "width", "height"})
 
 
 async def store_upload(
@@ -325,7 +438,7 @@ async def store_upload(
         raise bad_request("file is too big") from None
 
 
-async def _input_file(emu: Emulator, bot: Bot, p: Params, kind: str) -> FileRecord:
+async def input_file(emu: Emulator, bot: Bot, p: Params, kind: str) -> FileRecord:
     value = p.upload(kind)
     if isinstance(value, UploadFile):
         duration = p.integer("duration") or 0
@@ -351,7 +464,7 @@ async def _input_file(emu: Emulator, bot: Bot, p: Params, kind: str) -> FileReco
 
 def _register_media(kind: str, name: str) -> None:
     async def send_media(emu: Emulator, bot: Bot, p: Params) -> Any:
-        chat = _target(emu, bot, p)
+        chat = send_target(emu, bot, p)
         caption, entities = formatted_text(
             p,
             text_field="caption",
@@ -361,14 +474,14 @@ def _register_media(kind: str, name: str) -> None:
             too_long_error="message caption is too long",
             users=emu.world.user_api,
         )
-        record = await _input_file(emu, bot, p, kind)
+        record = await input_file(emu, bot, p, kind)
         key, obj = media_object(emu, bot, record)
         body: dict[str, Any] = {key: obj}
         if caption and kind != "video_note":
             body["caption"] = caption
             if entities:
                 body["caption_entities"] = entities
-        return _send(emu, bot, chat, p, body, record)
+        return send_body(emu, bot, chat, p, body, record)
 
     method(name)(send_media)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sluice.emulator._admin import chat_member
 from sluice.emulator._core import Emulator, method
 from sluice.emulator._errors import bad_request
 from sluice.emulator._params import Params
@@ -29,23 +30,6 @@ _CHAT_ACTIONS = frozenset(
         "record_video_note",
         "upload_video_note",
     }
-)
-_ADMIN_RIGHTS = (
-    "can_be_edited",
-    "is_anonymous",
-    "can_manage_chat",
-    "can_delete_messages",
-    "can_manage_video_chats",
-    "can_restrict_members",
-    "can_promote_members",
-    "can_change_info",
-    "can_invite_users",
-    "can_post_stories",
-    "can_edit_stories",
-    "can_delete_stories",
-    "can_send_welcome_messages",
-    "can_post_messages",
-    "can_edit_messages",
 )
 
 
@@ -150,6 +134,8 @@ def _full_info(chat: Chat | User) -> dict[str, Any]:
                 base[key] = getattr(chat, key)
     else:
         base = chat.to_api()
+        if chat.type != "channel":
+            base["permissions"] = dict(chat.permissions)
     return base | {
         "accent_color_id": 0,
         "max_reaction_count": 11,
@@ -185,13 +171,7 @@ async def get_chat_member(emu: Emulator, bot: Bot, p: Params) -> Any:
     if isinstance(chat, User):
         in_chat = member.id in (chat.id, bot.id)
         return {"status": "member" if in_chat else "left", "user": user}
-    if member.id in chat.admin_bot_ids:
-        rights = dict.fromkeys(_ADMIN_RIGHTS, True)
-        rights |= {"can_be_edited": False, "is_anonymous": False}
-        return {"status": "administrator", "user": user} | rights
-    if member.id in chat.member_user_ids or member.id in chat.bot_ids:
-        return {"status": "member", "user": user}
-    return {"status": "left", "user": user}
+    return chat_member(emu, bot, chat, member.id)
 
 
 def _commands_key(p: Params) -> tuple[str, str]:

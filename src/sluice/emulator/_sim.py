@@ -21,10 +21,10 @@ from sluice.emulator._config import Faults
 from sluice.emulator._core import Emulator
 from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._files import FileRecord
-from sluice.emulator._messages import media_object, store_upload
+from sluice.emulator._messages import MAX_CAPTION, MAX_TEXT, media_fields, store_upload
 from sluice.emulator._params import Params
 from sluice.emulator._text import detect_entities
-from sluice.emulator._world import Chat, StoredMessage, User
+from sluice.emulator._world import SERVICE_KEYS, Chat, StoredMessage, User
 
 __all__ = ["ContentBuilder", "SimHandler", "Simulator", "sim_content", "sim_post"]
 
@@ -126,6 +126,8 @@ class Simulator:
             self._ids(p, "member_user_ids"),
             bot_ids,
             admin_ids,
+            owner_user_id=p.integer("owner_user_id"),
+            is_forum=p.flag("is_forum"),
         )
         return chat.to_api()
 
@@ -152,13 +154,16 @@ class Simulator:
         bot_id = p.integer("bot_id", empty_error="bot_id is required")
         assert bot_id is not None
         bot = world.ensure_bot(bot_id)
-        return self._start(bot.id, self.user(p, "user_id"))
+        return self._start(bot.id, self.user(p, "user_id"), p.text("payload"))
 
-    def _start(self, bot_id: int, user: User) -> dict[str, Any]:
+    def _start(self, bot_id: int, user: User, payload: str | None = None) -> dict[str, Any]:
+        from sluice.emulator._sim_chatops import start_message
+
+        body = start_message(payload)  # a deep link's payload, checked before anything changes
         world = self.emu.world
         world.started.add((bot_id, user.id))
         world.blocked.discard((bot_id, user.id))
-        return self.deliver_private(bot_id, user, {"text": "/start"}, None)
+        return self.deliver_private(bot_id, user, body, None)
 
     def block(self, p: Params) -> dict[str, Any]:
         world = self.emu.world
@@ -213,6 +218,8 @@ class Simulator:
             bot_id = self.private_bot(user, p)
             body |= self.context(p, chat, bot_id, user)
             return self.deliver_private(bot_id, user, body, record)
+        if (refusal := chat.send_refusal(user.id, _now())) is not None:
+            raise bad_request(refusal)
         if user.id not in chat.member_user_ids:
             raise bad_request(f"user {user.id} is not a member of chat {chat.id}")
         body |= self.context(p, chat, 0, user)
@@ -228,6 +235,11 @@ class Simulator:
                 return await build(self, p.json(name, name), p)
         text = p.text("text")
         caption = p.text("caption")
+        # A user's message has the limits a bot's has: checked before anything reads it.
+        if text is not None and len(text) > MAX_TEXT:
+            raise bad_request(f"text is longer than {MAX_TEXT} characters")
+        if caption is not None and len(caption) > MAX_CAPTION:
+            raise bad_request(f"caption is longer than {MAX_CAPTION} characters")
         record = await self._file(p, upload)
         if text is None and record is None:
             raise bad_request("a message needs text, a file or one of " + ", ".join(_SIM_CONTENT))
@@ -246,7 +258,9 @@ class Simulator:
         """Where a user's message sits: a reply, a forward's origin, a forum topic.
 
         ``bot_id`` is the private chat's bot (0 in other chats)."""
-        return {}
+        from sluice.emulator._sim_chatops import message_context
+
+        return message_context(self, p, chat, bot_id)
 
     async def _file(self, p: Params, upload: IO[bytes] | None) -> FileRecord | None:
         spec = p.json("file", "file")
@@ -283,20 +297,19 @@ class Simulator:
         if stored.file is None:
             return stored.api
         bot = self.emu.world.bots[bot_id]
-        key, obj = media_object(self.emu, bot, stored.file)
-        return stored.api | {key: obj}
+        return stored.api | media_fields(self.emu, bot, stored.file)
 
     def deliver_private(
         self, bot_id: int, user: User, body: dict[str, Any], record: FileRecord | None
     ) -> dict[str, Any]:
         if record is not None:
-            key, obj = media_object(self.emu, self.emu.world.bots[bot_id], record)
-            body = body | {key: obj}
+            body = body | media_fields(self.emu, self.emu.world.bots[bot_id], record)
         elif body.get("text", "").startswith("/") and "entities" not in body:
             body["entities"] = detect_entities(body["text"])
         stored = self.emu.world.store_message(
             user, bot_id, user.id, {"from": user.to_api()} | body, record
         )
+        self.emu.flood.user_wrote(bot_id, user.id)
         self.emu.hub.push(bot_id, "message", stored.api)
         return stored.api
 
@@ -307,14 +320,8 @@ class Simulator:
         author = (
             {"sender_chat": chat.to_api()} if chat.type == "channel" else {"from": user.to_api()}
         )
-        if record is not None:
-            key, obj = (
-                media_object(self.emu, world.bots[min(chat.bot_ids)], record)
-                if chat.bot_ids
-                else ("", None)
-            )
-            if key:
-                body = body | {key: obj}
+        if record is not None and chat.bot_ids:
+            body = body | media_fields(self.emu, world.bots[min(chat.bot_ids)], record)
         stored = world.store_message(chat, 0, user.id, author | body, record)
         kind = "channel_post" if chat.type == "channel" else "message"
         for bot_id in sorted(chat.bot_ids):
@@ -326,7 +333,9 @@ class Simulator:
         user = self.user(p, "from_user_id")
         chat = world.resolve_chat(p.chat_id())
         message_id = p.integer("message_id", empty_error="message_id is required")
-        data = p.text("data", empty_error="data is required")
+        data = p.text("data")
+        if not data:  # whitespace is data: a button's callback_data may be " "
+            raise bad_request("data is required")
         bot_id = self.private_bot(user, p) if isinstance(chat, User) else p.integer("bot_id")
         candidates = [bot_id] if bot_id is not None else sorted(world.bots)
         for candidate in candidates:
@@ -374,12 +383,15 @@ class Simulator:
             "date": api["date"],
             "deleted": m.deleted,
             "pinned": m.pinned,
+            "service": not SERVICE_KEYS.isdisjoint(api),
         }
         if m.bot_id is not None:
             out["bot_id"] = m.bot_id
-        media_key = m.file.kind if m.file is not None else None
+        media_keys = {m.file.kind} if m.file is not None else set()
+        if "animation" in media_keys:
+            media_keys.add("document")  # the animation again, for older clients
         for key, value in api.items():
-            if key not in _NOT_DESCRIBED and key != media_key:
+            if key not in _NOT_DESCRIBED and key not in media_keys:
                 out[key] = value
         if "reply_markup" not in out and m.keyboard is not None:
             out["reply_markup"] = m.keyboard
@@ -392,6 +404,8 @@ class Simulator:
                 "file_name": m.file.file_name,
                 "size": m.file.size,
             }
+        if m.reactions:
+            out["reactions"] = [{"user_id": who, "reaction": r} for who, r in m.reactions.items()]
         out["edit_history"] = m.history
         return out
 
@@ -412,7 +426,10 @@ class Simulator:
                     raise bad_request(f"{name} must be a number")
                 if isinstance(value, int) and not (isinstance(raw, int) or raw.is_integer()):
                     raise bad_request(f"{name} must be a whole number of seconds")
-                current[name] = type(value)(raw)
+                try:
+                    current[name] = type(value)(raw)
+                except OverflowError:  # an integer past any float
+                    raise bad_request(f"{name} is far out of range") from None
         try:
             faults = Faults(**current)
         except ConfigError as exc:
@@ -428,6 +445,7 @@ class Simulator:
                 "bot": str(lim.bot),
                 "private": str(lim.private),
                 "private_burst": lim.private_burst,
+                "private_reply": lim.private_reply,
                 "group": str(lim.group),
                 "paid": str(lim.paid),
                 "speed": lim.speed,

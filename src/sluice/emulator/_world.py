@@ -15,10 +15,46 @@ from sluice.emulator._config import TOKEN_RE
 from sluice.emulator._errors import ApiError, bad_request, forbidden
 from sluice.emulator._files import FileRecord
 
-__all__ = ["Bot", "Chat", "StoredMessage", "User", "World", "conversation_key"]
+__all__ = [
+    "CHAT_PERMISSIONS",
+    "SERVICE_KEYS",
+    "Bot",
+    "Chat",
+    "ChatAdmin",
+    "InviteLink",
+    "PollRecord",
+    "Restriction",
+    "StoredMessage",
+    "User",
+    "World",
+    "conversation_key",
+]
 
 ChatType = Literal["private", "group", "supergroup", "channel"]
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
+
+
+# Fields that make a message a service message (a pin, members joining, a payment...).
+SERVICE_KEYS = frozenset(
+    {
+        "pinned_message",
+        "forum_topic_created",
+        "forum_topic_edited",
+        "forum_topic_closed",
+        "forum_topic_reopened",
+        "new_chat_members",
+        "left_chat_member",
+        "new_chat_title",
+        "new_chat_photo",
+        "delete_chat_photo",
+        "group_chat_created",
+        "supergroup_chat_created",
+        "channel_chat_created",
+        "migrate_to_chat_id",
+        "migrate_from_chat_id",
+        "successful_payment",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -45,15 +81,68 @@ class Bot:
     secret: str | None  # None until the bot's first API call binds its token
     user: User
     commands: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
+    # setMyName/Description/ShortDescription: (field, language_code) -> text; the
+    # default name is user.first_name, which getMe answers.
+    texts: dict[tuple[str, str], str] = field(default_factory=dict)
+    menu_buttons: dict[int, dict[str, Any]] = field(default_factory=dict)  # user id; 0: default
+    inline: bool = False  # inline mode and its feedback are switched on in BotFather
+    inline_feedback: bool = False
 
     def to_api(self) -> dict[str, Any]:
         return self.user.to_api() | {
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline,
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
+
+
+# ChatPermissions: what members who are not administrators may do.
+CHAT_PERMISSIONS: tuple[str, ...] = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+)
+
+
+@dataclass(slots=True)
+class ChatAdmin:
+    rights: dict[str, bool]  # ChatAdministratorRights fields
+    promoted_by: int | None = None  # the bot that promoted them; None: a user did
+    custom_title: str | None = None
+
+
+@dataclass(slots=True)
+class Restriction:
+    permissions: dict[str, bool]
+    until_date: int = 0  # 0: forever
+    is_member: bool = True
+
+
+@dataclass(slots=True)
+class InviteLink:
+    invite_link: str
+    creator_id: int
+    creates_join_request: bool = False
+    is_primary: bool = False
+    is_revoked: bool = False
+    name: str | None = None
+    expire_date: int | None = None
+    member_limit: int | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +154,42 @@ class Chat:
     member_user_ids: set[int] = field(default_factory=set)
     bot_ids: set[int] = field(default_factory=set)
     admin_bot_ids: set[int] = field(default_factory=set)
+    is_forum: bool = False  # a supergroup organised in topics
+    # Administration. A bot in admin_bot_ids but not in admins has every right;
+    # bans and restrictions end at their until_date (0: never).
+    owner_id: int | None = None
+    admins: dict[int, ChatAdmin] = field(default_factory=dict)
+    banned: dict[int, int] = field(default_factory=dict)  # member id -> until_date
+    restricted: dict[int, Restriction] = field(default_factory=dict)
+    permissions: dict[str, bool] = field(
+        default_factory=lambda: dict.fromkeys(CHAT_PERMISSIONS, True)
+    )
+    invite_links: dict[str, InviteLink] = field(default_factory=dict)
+
+    def expire(self, now: int) -> None:
+        """Lift the bans and restrictions whose until_date has passed."""
+        for member_id, until in list(self.banned.items()):
+            if 0 < until <= now:
+                del self.banned[member_id]
+        for member_id, restriction in list(self.restricted.items()):
+            if 0 < restriction.until_date <= now:
+                del self.restricted[member_id]  # a member stays one, with the chat's permissions
+
+    def send_refusal(self, user_id: int, now: int) -> str | None:
+        """Why a user may not write in this chat now (banned or restricted), or None."""
+        self.expire(now)
+        if user_id in self.banned:
+            return f"user {user_id} is banned in chat {self.id}"
+        if user_id not in self.member_user_ids:
+            return None  # the caller says "not a member"
+        if user_id == self.owner_id or user_id in self.admins:
+            return None
+        restriction = self.restricted.get(user_id)
+        permissions = restriction.permissions if restriction is not None else self.permissions
+        if not permissions.get("can_send_messages", False):
+            restricted = "restricted" if restriction is not None else "not allowed"
+            return f"user {user_id} is {restricted} to send messages in chat {self.id}"
+        return None
 
     def to_api(self) -> dict[str, Any]:
         obj: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -72,7 +197,19 @@ class Chat:
             obj["title"] = self.title
         if self.username is not None:
             obj["username"] = self.username
+        if self.is_forum:
+            obj["is_forum"] = True
         return obj
+
+
+@dataclass(slots=True)
+class PollRecord:
+    """A poll a bot sent. ``poll`` is the Poll object its message holds (the same dict), so
+    the message shows the current votes; ``votes`` maps a voter to their option ids."""
+
+    poll: dict[str, Any]
+    bot_id: int  # the sender: its poll and poll_answer updates go there
+    votes: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -88,6 +225,9 @@ class StoredMessage:
     # A reply keyboard, its removal or a force-reply: what the user sees, though
     # Telegram does not echo it in the message object.
     keyboard: dict[str, Any] | None = None
+    # Who reacted how (user or bot id -> its ReactionType list); Telegram does not put
+    # reactions in the Message object.
+    reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def message_id(self) -> int:
@@ -125,6 +265,8 @@ class World:
         self._next_group = 1
         self._next_seq = 1
         self.callbacks: dict[str, tuple[int, bool]] = {}  # id -> (bot_id, answered)
+        self.profile_photos: dict[int, list[FileRecord]] = {}  # user id -> newest first
+        self.polls: dict[str, PollRecord] = {}  # poll id -> the poll and its votes
 
     def bot_for_token(self, token: str) -> Bot:
         """The bot a token names, or 401 as Telegram answers it."""
@@ -179,10 +321,16 @@ class World:
         member_user_ids: set[int],
         bot_ids: set[int],
         admin_bot_ids: set[int],
+        *,
+        is_forum: bool = False,
+        owner_user_id: int | None = None,
     ) -> Chat:
         if chat_type not in CHAT_TYPES or chat_type == "private":
             raise bad_request("type must be one of group, supergroup, channel")
-        for user_id in member_user_ids:
+        if is_forum and chat_type != "supergroup":
+            raise bad_request("only a supergroup can be a forum")
+        owner = {owner_user_id} if owner_user_id is not None else set()
+        for user_id in member_user_ids | owner:
             if user_id not in self.users:
                 raise bad_request(f"user {user_id} not found")
         if username is not None and username.lower() in self.usernames:
@@ -198,7 +346,11 @@ class World:
             set(member_user_ids),
             bot_ids | admin_bot_ids,
             set(admin_bot_ids),
+            is_forum,
         )
+        if owner_user_id is not None:
+            chat.owner_id = owner_user_id
+            chat.member_user_ids.add(owner_user_id)
         self.chats[chat_id] = chat
         if username is not None:
             self.usernames[username.lower()] = chat_id
@@ -233,6 +385,8 @@ class World:
         if isinstance(chat, User):
             if (bot.id, chat.id) not in self.started:
                 raise bad_request("chat not found")
+        elif bot.id in chat.banned:
+            raise forbidden(f"bot was kicked from the {chat.type} chat")
         elif bot.id not in chat.bot_ids:
             raise bad_request("chat not found")
 
@@ -243,8 +397,12 @@ class World:
             if (bot.id, chat.id) not in self.started:
                 raise forbidden("bot can't initiate conversation with a user")
             return
+        if bot.id in chat.banned:
+            raise forbidden(f"bot was kicked from the {chat.type} chat")
         if chat.type == "channel":
-            if bot.id in chat.admin_bot_ids:
+            admin = chat.admins.get(bot.id)
+            can_post = admin is None or admin.rights.get("can_post_messages", False)
+            if bot.id in chat.admin_bot_ids and can_post:
                 return
             if bot.id in chat.bot_ids:
                 raise bad_request("need administrator rights in the channel chat")
