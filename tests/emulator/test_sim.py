@@ -370,3 +370,20 @@ async def test_a_button_whose_data_is_whitespace_can_be_pressed(
     )
     assert empty.status_code == 400
     assert "data is required" in empty.json()["description"]
+
+
+async def test_a_users_file_may_come_base64_in_a_json_body_larger_than_a_call(
+    sim: Sim, http: httpx.AsyncClient
+) -> None:
+    # A Bot API call without files is capped at 4 MiB; a simulated user's file in
+    # /_sim/send (base64 in JSON) is capped like an upload instead.
+    user = await sim.started_user(BOT_A)
+    audio = bytes(range(256)) * (5 * 4096)  # 5 MiB
+    sent = await sim.send(
+        user["id"], file={"kind": "audio", "base64": base64.b64encode(audio).decode()}
+    )
+    assert sent["audio"]["file_size"] == len(audio)
+    call = await http.post(
+        f"/bot{TOKEN_A}/sendMessage", json={"chat_id": user["id"], "text": "x" * (5 << 20)}
+    )
+    assert call.status_code == 413

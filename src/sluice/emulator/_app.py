@@ -108,7 +108,7 @@ def _declared_length(request: Request) -> int | None:
 
 
 async def _read(
-    request: Request, body: _LimitedBody
+    request: Request, body: _LimitedBody, plain_limit: int = MAX_PLAIN_BODY
 ) -> tuple[dict[str, Any], dict[str, UploadFile], FormData | None]:
     values: dict[str, Any] = dict(request.query_params)
     files: dict[str, UploadFile] = {}
@@ -116,7 +116,7 @@ async def _read(
         return values, files, None
     ctype = request.headers.get("content-type", "").lower()
     if not ctype.startswith("multipart/form-data"):
-        body.limit = min(body.limit, MAX_PLAIN_BODY)
+        body.limit = min(body.limit, plain_limit)
         if (_declared_length(request) or 0) > body.limit:
             raise _TooLarge
     if ctype.startswith("application/json"):
@@ -180,6 +180,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
     """An ASGI application serving ``emu`` over the Bot API and ``/_sim``."""
     sim = Simulator(emu)
     body_limit = emu.config.max_upload + _FORM_OVERHEAD
+    sim_body_limit = body_limit * 4 // 3 + _FORM_OVERHEAD
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -217,11 +218,13 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         if (provider := endpoint_for(scope["path"])) is not None:
             await emu.stt.serve(provider, scope, receive, send)
             return
-        body = _LimitedBody(receive, body_limit)
+        # /_sim/ takes a user's file base64-encoded in JSON too: a third more.
+        limit = sim_body_limit if scope["path"].startswith("/_sim/") else body_limit
+        body = _LimitedBody(receive, limit)
         request = Request(scope, body)
         form: FormData | None = None
         try:
-            if (_declared_length(request) or 0) > body_limit:
+            if (_declared_length(request) or 0) > limit:
                 raise _TooLarge
             response, form = await _route(request, body)
         except ClientDisconnect:
@@ -306,7 +309,8 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             raise ApiError(404, "Not Found")
         if method != "POST":
             raise ApiError(405, "Method Not Allowed")
-        values, files, form = await _read(request, body)
+        # A simulated user's file may come base64-encoded in a JSON body.
+        values, files, form = await _read(request, body, plain_limit=body.limit)
         try:
             name = path.removeprefix("/_sim/").rstrip("/")
             result = await _sim_post(name, values, files)

@@ -89,20 +89,22 @@ class Params:
             return value.strip().lower() in _TRUE
         raise bad_request(f'field "{name}" must be of type Boolean')
 
-    def json(self, name: str, what: str) -> Any:
-        """A JSON-valued parameter; ``what`` names it in the error, as Telegram does."""
+    def json(self, name: str, what: str, *, limit: int = MAX_JSON_PARAM) -> Any:
+        """A JSON-valued parameter; ``what`` names it in the error, as Telegram does.
+
+        ``limit``: its most characters of JSON, checked before decoding."""
         value = self._values.get(name)
         if isinstance(value, str):
             if not value.strip():
                 return None
-            if len(value) > MAX_JSON_PARAM:
+            if len(value) > limit:
                 raise _json_too_long(what)
             try:
                 return json.loads(value)
             except (ValueError, RecursionError):  # RecursionError: nested too deep
                 raise bad_request(f"can't parse {what} JSON object") from None
         # Already decoded, inside a JSON body: measured the same way.
-        if isinstance(value, list | dict) and _json_length(value) > MAX_JSON_PARAM:
+        if isinstance(value, list | dict) and _json_length(value) > limit:
             raise _json_too_long(what)
         return value
 

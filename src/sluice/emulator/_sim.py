@@ -263,7 +263,8 @@ class Simulator:
         return message_context(self, p, chat, bot_id)
 
     async def _file(self, p: Params, upload: IO[bytes] | None) -> FileRecord | None:
-        spec = p.json("file", "file")
+        # It carries the file itself (base64): bounded by the body, not as a parameter.
+        spec = p.json("file", "file", limit=2**62)
         if spec is None and upload is None:
             return None
         spec = spec if isinstance(spec, dict) else {}
