@@ -374,3 +374,48 @@ async def test_a_conversational_bot_over_http_never_sees_429() -> None:
         stats = (await http.get("/_sim/stats")).json()
         assert stats["totals"]["r429"] == 0
         assert stats["totals"]["sends_accepted"] == 60
+
+
+async def test_a_bot_editing_its_message_on_every_button_press_never_sees_429() -> None:
+    # python-telegram-bot's inlinekeyboard2 and nestedconversationbot: each press is
+    # answered by editing the message; a press earns that edit as a message does.
+    import httpx
+
+    from sluice.emulator import Emulator, EmulatorServer
+
+    clock = Clock()
+    token = "1000001:" + "A" * 35
+    async with (
+        EmulatorServer(emulator=Emulator(clock=clock)) as server,
+        httpx.AsyncClient(base_url=server.url, trust_env=False) as http,
+    ):
+        user = (await http.post("/_sim/users", json={"first_name": "Ana"})).json()
+        await http.post("/_sim/start", json={"bot_id": 1000001, "user_id": user["id"]})
+        keyboard = {"inline_keyboard": [[{"text": "next", "callback_data": "n"}]]}
+        sent = await http.post(
+            f"/bot{token}/sendMessage",
+            json={"chat_id": user["id"], "text": "page 0", "reply_markup": keyboard},
+        )
+        message_id = sent.json()["result"]["message_id"]
+        for page in range(1, 40):
+            clock.now += 0.05  # a quick thumb
+            press = await http.post(
+                "/_sim/callback",
+                json={
+                    "chat_id": user["id"],
+                    "from_user_id": user["id"],
+                    "message_id": message_id,
+                    "data": "n",
+                },
+            )
+            assert press.status_code == 200, press.text
+            edited = await http.post(
+                f"/bot{token}/editMessageText",
+                json={
+                    "chat_id": user["id"],
+                    "message_id": message_id,
+                    "text": f"page {page}",
+                    "reply_markup": keyboard,
+                },
+            )
+            assert edited.status_code == 200, edited.text

@@ -5,7 +5,8 @@ Three limits, each per bot, checked on every send-like call:
 * the bot: at most ``limits.bot.count`` calls in any window of ``limits.bot.per`` seconds;
 * a private chat: a token bucket of ``limits.private_burst`` tokens refilled at
   ``limits.private.count / limits.private.per`` per second, and by
-  ``limits.private_reply`` tokens whenever the user writes to the bot (a bot
+  ``limits.private_reply`` tokens whenever the user writes to the bot or presses
+  one of its buttons (a bot
   answering a user, and editing its answer, is what Telegram's "short bursts are
   allowed" is for; a bot writing on its own is held to one message a second);
 * a group, supergroup or channel: at most ``limits.group.count`` calls in any

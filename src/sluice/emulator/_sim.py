@@ -352,6 +352,8 @@ class Simulator:
                     "data": data,
                 }
                 self.emu.hub.push(candidate, "callback_query", query)
+                if isinstance(chat, User):  # a press asks for an answer, as a message does
+                    self.emu.flood.user_wrote(candidate, user.id)
                 return query
         raise bad_request("no bot message with this message_id in the chat")
 
