@@ -32,6 +32,7 @@ from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._params import Params
 from sluice.emulator._sim import Simulator
 from sluice.emulator._stt_dialects import endpoint_for
+from sluice.emulator._stt_handlers import CountedBody, TooLarge
 
 __all__ = ["MAX_PLAIN_BODY", "create_app"]
 
@@ -57,10 +58,6 @@ _MAX_FIELDS = 1000
 _DECODE_ON_LOOP = 64 * 1024
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _DropFilter(logging.Filter):
     """Silence uvicorn's complaint about the responses we drop on purpose."""
 
@@ -83,32 +80,13 @@ def _error(exc: ApiError) -> Response:
     return _json(exc.to_json(), exc.error_code)
 
 
-class _LimitedBody:
-    """The request body, refused (413) the moment it passes ``limit`` bytes."""
-
-    __slots__ = ("limit", "receive", "received")
-
-    def __init__(self, receive: Receive, limit: int) -> None:
-        self.receive = receive
-        self.limit = limit
-        self.received = 0
-
-    async def __call__(self) -> Message:
-        message = await self.receive()
-        if message["type"] == "http.request":
-            self.received += len(message.get("body", b""))
-            if self.received > self.limit:
-                raise _TooLarge
-        return message
-
-
 def _declared_length(request: Request) -> int | None:
     length = request.headers.get("content-length", "")
     return int(length) if length.isdigit() else None
 
 
 async def _read(
-    request: Request, body: _LimitedBody, plain_limit: int = MAX_PLAIN_BODY
+    request: Request, body: CountedBody, plain_limit: int = MAX_PLAIN_BODY
 ) -> tuple[dict[str, Any], dict[str, UploadFile], FormData | None]:
     values: dict[str, Any] = dict(request.query_params)
     files: dict[str, UploadFile] = {}
@@ -118,7 +96,7 @@ async def _read(
     if not ctype.startswith("multipart/form-data"):
         body.limit = min(body.limit, plain_limit)
         if (_declared_length(request) or 0) > body.limit:
-            raise _TooLarge
+            raise TooLarge
     if ctype.startswith("application/json"):
         raw = await request.body()
         if raw.strip():
@@ -220,18 +198,18 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
             return
         # /_sim/ takes a user's file base64-encoded in JSON too: a third more.
         limit = sim_body_limit if scope["path"].startswith("/_sim/") else body_limit
-        body = _LimitedBody(receive, limit)
+        body = CountedBody(receive, limit)
         request = Request(scope, body)
         form: FormData | None = None
         try:
             if (_declared_length(request) or 0) > limit:
-                raise _TooLarge
+                raise TooLarge
             response, form = await _route(request, body)
         except ClientDisconnect:
             # The client went away mid-body: nobody to answer, and nothing went wrong here.
             log.debug("client left before sending all of %s", _path(scope))
             return
-        except _TooLarge:
+        except TooLarge:
             response = _json(
                 {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}, 413
             )
@@ -251,7 +229,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                 await form.close()
         await response(scope, receive, send)
 
-    async def _route(request: Request, body: _LimitedBody) -> tuple[Response, FormData | None]:
+    async def _route(request: Request, body: CountedBody) -> tuple[Response, FormData | None]:
         path = request.url.path
         if match := _BOT_ROUTE.match(path):
             token, method_name = match.groups()
@@ -285,7 +263,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         return FileResponse(record.path, media_type=record.mime_type or "application/octet-stream")
 
     async def _sim_route(
-        request: Request, body: _LimitedBody, path: str
+        request: Request, body: CountedBody, path: str
     ) -> tuple[Response, FormData | None]:
         method = request.method
         if method == "GET":
