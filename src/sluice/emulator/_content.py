@@ -14,10 +14,10 @@ from starlette.datastructures import UploadFile
 from sluice.emulator._core import Emulator, method
 from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._files import FileRecord
-from sluice.emulator._markup import formatted_text, inline_keyboard
+from sluice.emulator._markup import inline_keyboard
 from sluice.emulator._messages import (
-    MAX_CAPTION,
     apply_edit,
+    caption_of,
     edit_target,
     input_file,
     media_fields,
@@ -54,15 +54,7 @@ _STICKER_MIMES = {".tgs": "application/x-tgsticker", ".webm": "video/webm", ".we
 
 
 def _caption(emu: Emulator, p: Params) -> dict[str, Any]:
-    caption, entities = formatted_text(
-        p,
-        text_field="caption",
-        entities_field="caption_entities",
-        max_length=MAX_CAPTION,
-        empty_error=None,
-        too_long_error="message caption is too long",
-        users=emu.world.user_api,
-    )
+    caption, entities = caption_of(emu, p)
     body: dict[str, Any] = {}
     if caption:
         body["caption"] = caption

@@ -22,7 +22,7 @@ from sluice.emulator._markup import (
 from sluice.emulator._params import Params
 from sluice.emulator._world import Bot, Chat, PollRecord, StoredMessage, User
 
-__all__ = ["media_fields", "media_object", "new_poll_id", "store_upload"]
+__all__ = ["caption_of", "media_fields", "media_object", "new_poll_id", "store_upload"]
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -139,6 +139,19 @@ async def send_message(emu: Emulator, bot: Bot, p: Params) -> Any:
     return send_body(emu, bot, chat, p, body)
 
 
+def caption_of(emu: Emulator, p: Params) -> tuple[str | None, list[dict[str, Any]]]:
+    """A call's ``caption`` after its parse mode or ``caption_entities``, and its entities."""
+    return formatted_text(
+        p,
+        text_field="caption",
+        entities_field="caption_entities",
+        max_length=MAX_CAPTION,
+        empty_error=None,
+        too_long_error="message caption is too long",
+        users=emu.world.user_api,
+    )
+
+
 def edit_target(emu: Emulator, bot: Bot, p: Params) -> tuple[Chat | User, StoredMessage]:
     if p.has("inline_message_id"):
         raise bad_request("inline messages are not supported by the emulator")
@@ -201,15 +214,7 @@ async def edit_message_caption(emu: Emulator, bot: Bot, p: Params) -> Any:
     chat, stored = edit_target(emu, bot, p)
     if stored.file is None:
         raise bad_request("there is no caption in the message to edit")
-    caption, entities = formatted_text(
-        p,
-        text_field="caption",
-        entities_field="caption_entities",
-        max_length=MAX_CAPTION,
-        empty_error=None,
-        too_long_error="message caption is too long",
-        users=emu.world.user_api,
-    )
+    caption, entities = caption_of(emu, p)
     changes = {
         "caption": caption or None,
         "caption_entities": entities or None,
@@ -351,15 +356,7 @@ async def copy_message(emu: Emulator, bot: Bot, p: Params) -> Any:
     stored = _source(emu, bot, p, "message to copy not found")
     body = content_for(emu, bot, stored, copying=True)
     if p.has("caption"):
-        caption, entities = formatted_text(
-            p,
-            text_field="caption",
-            entities_field="caption_entities",
-            max_length=MAX_CAPTION,
-            empty_error=None,
-            too_long_error="message caption is too long",
-            users=emu.world.user_api,
-        )
+        caption, entities = caption_of(emu, p)
         body.pop("caption_entities", None)
         body["caption"] = caption
         if entities:
@@ -465,15 +462,7 @@ async def input_file(emu: Emulator, bot: Bot, p: Params, kind: str) -> FileRecor
 def _register_media(kind: str, name: str) -> None:
     async def send_media(emu: Emulator, bot: Bot, p: Params) -> Any:
         chat = send_target(emu, bot, p)
-        caption, entities = formatted_text(
-            p,
-            text_field="caption",
-            entities_field="caption_entities",
-            max_length=MAX_CAPTION,
-            empty_error=None,
-            too_long_error="message caption is too long",
-            users=emu.world.user_api,
-        )
+        caption, entities = caption_of(emu, p)
         record = await input_file(emu, bot, p, kind)
         key, obj = media_object(emu, bot, record)
         body: dict[str, Any] = {key: obj}
