@@ -282,6 +282,8 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                 return _json(sim.stats()), None
             if path == "/_sim/config":
                 return _json(sim.config()), None
+            if path.rstrip("/") == "/_sim/mtproto":
+                return _json(sim.mtproto()), None
             if path.rstrip("/") == "/_sim/stt/stats":
                 return _json(emu.stt.stats_json()), None
             raise ApiError(404, "Not Found")

@@ -19,6 +19,7 @@ __all__ = [
     "EmulatorConfig",
     "Faults",
     "Limits",
+    "MtprotoConfig",
     "Rate",
     "SttConfig",
     "SttFaults",
@@ -216,6 +217,41 @@ class SttConfig:
         return provider
 
 
+@dataclass(frozen=True, slots=True)
+class MtprotoConfig:
+    """The MTProto side: on by default (it needs Telethon, for its TL schema).
+
+    The per-account download model (``upload.getFile``): each request waits
+    ``download_latency_ms``; an account's answers leave at most
+    ``download_bytes_per_s`` (0: unlimited) whatever its parallelism; past
+    ``download_requests`` an account is answered ``FLOOD_WAIT_X``. ``Limits.speed``
+    scales them like the Bot API's limits. ``file_reference_ttl``: seconds a
+    message's ``file_reference`` stays valid (then ``FILE_REFERENCE_EXPIRED``).
+    ``bot_logins``: ``auth.importBotAuthorization`` per bot before ``FLOOD_WAIT_X``.
+    ``peer_flood``: users who never wrote to it a user account may write to
+    before ``PEER_FLOOD``.
+    """
+
+    enabled: bool = True
+    file_reference_ttl: float = 7200.0
+    download_latency_ms: float = 50.0
+    download_bytes_per_s: float = 20.0 * MB
+    download_requests: Rate = field(default_factory=lambda: Rate(30, 1.0))
+    download_model: bool = True
+    bot_logins: Rate = field(default_factory=lambda: Rate(5, 3600.0))
+    peer_flood: int = 20
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.file_reference_ttl) and self.file_reference_ttl > 0):
+            raise ConfigError("file_reference_ttl must be a positive number of seconds")
+        if not (0 <= self.download_latency_ms <= MAX_LATENCY_MS):
+            raise ConfigError(f"download_latency_ms must be within 0..{MAX_LATENCY_MS:g}")
+        if not (math.isfinite(self.download_bytes_per_s) and self.download_bytes_per_s >= 0):
+            raise ConfigError("download_bytes_per_s must be 0 (unlimited) or more")
+        if self.peer_flood < 0:
+            raise ConfigError("peer_flood must be 0 or more")
+
+
 # Any token of this shape is a bot whose id is the digits (unless ``bots`` names them).
 TOKEN_RE = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{35})$")
 
@@ -241,6 +277,7 @@ class EmulatorConfig:
     max_upload_cloud: int = 50 * MB
     max_upload_local: int = 2000 * MB
     stt: SttConfig = field(default_factory=SttConfig)
+    mtproto: MtprotoConfig = field(default_factory=MtprotoConfig)
 
     def __post_init__(self) -> None:
         for index, token in enumerate(self.bots or (), start=1):

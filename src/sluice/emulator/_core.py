@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 
@@ -26,6 +26,9 @@ from sluice.emulator._params import Params
 from sluice.emulator._stt import SttService
 from sluice.emulator._updates import UpdateHub
 from sluice.emulator._world import Bot, Chat, User, World
+
+if TYPE_CHECKING:
+    from sluice.emulator.mtproto import MtprotoWorld
 
 __all__ = ["DropConnection", "Emulator", "Handler", "is_send_like", "method"]
 
@@ -109,6 +112,17 @@ class Emulator:
         # from under a transcription still being decoded.
         self.stt = SttService(self.config.stt, self.config.seed)
         self._stopping = asyncio.Event()
+        # The MTProto side's keys and sign-ins; None when switched off (or Telethon is
+        # missing: it carries the TL schema the MTProto side speaks).
+        self.mtproto: MtprotoWorld | None = None
+        if self.config.mtproto.enabled:
+            from sluice.emulator.mtproto import mtproto_world
+
+            self.mtproto = mtproto_world(self.config.data_dir)
+            self.mtproto.bot_logins_rate = (
+                self.config.mtproto.bot_logins.count,
+                self.config.mtproto.bot_logins.per,
+            )
         self._setup()
 
     def _setup(self) -> None:
@@ -131,6 +145,8 @@ class Emulator:
         self.files.close()
         self._setup()
         self.stt.reset()
+        if self.mtproto is not None:
+            self.mtproto.forget_accounts()
 
     @property
     def stopping(self) -> bool:

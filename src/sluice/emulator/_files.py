@@ -60,6 +60,10 @@ class FileRecord:
     emoji: str | None = None  # a sticker's
     # The bots issued a file_id for this file: only they may download it by file_path.
     bots: set[int] = field(default_factory=set)
+    # The MTProto data centre that holds it (downloads from the other answer FILE_MIGRATE_X).
+    dc: int = 1
+    # A synthetic file has no bytes on disk: they are generated from this seed.
+    seed: int | None = None
 
 
 def _b64(raw: bytes) -> str:

@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import Generator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -18,6 +19,9 @@ from sluice.emulator._app import create_app
 from sluice.emulator._config import EmulatorConfig
 from sluice.emulator._core import Emulator
 from sluice.emulator._stt_dialects import DIALECTS
+
+if TYPE_CHECKING:
+    from sluice.emulator.mtproto import MtprotoServer
 
 __all__ = ["EmulatorServer"]
 
@@ -40,6 +44,8 @@ class EmulatorServer:
         host: address to bind, ``127.0.0.1`` by default.
         port: port to bind; 0 picks a free one (see :attr:`url` once started).
         emulator: an existing emulator to serve.
+        mtproto_port: the MTProto side's DC 1 port (DC 2 takes the next); 0 picks
+            free ones (see :attr:`mtproto` once started).
 
     Use as ``async with EmulatorServer() as server: ... server.url ...``.
     """
@@ -51,10 +57,13 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         emulator: Emulator | None = None,
+        mtproto_port: int = 0,
     ) -> None:
         self.emulator = emulator or Emulator(config)
         self.host = host
         self.port = port
+        self.mtproto_port = mtproto_port
+        self.mtproto: MtprotoServer | None = None
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -109,6 +118,11 @@ class EmulatorServer:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.request_stop)
+        if self.emulator.mtproto is not None:
+            from sluice.emulator.mtproto import MtprotoServer
+
+            self.mtproto = MtprotoServer(self.emulator, host=self.host, port=self.mtproto_port)
+            await self.mtproto.start()
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             if self._task.done():
@@ -122,6 +136,9 @@ class EmulatorServer:
             # Long polls and injected latency would hold the shutdown for up to a minute.
             self.emulator.stop_waiting()
             self._server.should_exit = True
+        if self.mtproto is not None:
+            for connection in list(self.mtproto.mt.connections):
+                connection.close()
 
     async def wait_closed(self) -> None:
         """Wait until the server stops (after :meth:`stop` or a signal)."""
@@ -133,6 +150,9 @@ class EmulatorServer:
             self.request_stop()
             await self._task
             self._server = self._task = None
+        if self.mtproto is not None:
+            await self.mtproto.stop()
+            self.mtproto = None
         await self.emulator.close()
 
     async def __aenter__(self) -> EmulatorServer:

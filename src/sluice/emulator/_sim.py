@@ -460,6 +460,18 @@ class Simulator:
         }
 
 
+    def mtproto(self) -> dict[str, Any]:
+        """What a Telethon client needs to connect: the DCs and the key to trust."""
+        mt = self.emu.mtproto
+        if mt is None:
+            raise ApiError(404, "Not Found: the emulator's MTProto side is switched off")
+        return {
+            "dcs": [{"id": dc.id, "host": dc.host, "port": dc.port} for dc in mt.dcs.values()],
+            "rsa_public_key_pem": mt.rsa.public_pem,
+            "rsa_fingerprint": mt.rsa.fingerprint,
+        }
+
+
 def _now() -> int:
     import time
 

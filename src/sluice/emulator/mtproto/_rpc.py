@@ -1,0 +1,108 @@
+"""The registry of MTProto methods the emulator answers, and their errors.
+
+Each handler takes the :class:`Call` (who asks, on which DC and connection)
+and the request as Telethon's TL object, and returns a TL object (or raises
+:class:`RpcError`). Handlers live in the ``_m_*`` modules, by namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sluice.emulator._core import Emulator
+    from sluice.emulator.mtproto._connection import Connection
+    from sluice.emulator.mtproto._state import KeyRecord, MtprotoWorld
+
+__all__ = [
+    "Call",
+    "RpcError",
+    "bad_request",
+    "flood_wait",
+    "handler_for",
+    "method_name",
+    "rpc",
+    "unauthorized",
+]
+
+Handler = Callable[["Call", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    handler: Handler
+    auth: bool
+
+
+_RPC: dict[int, _Entry] = {}
+
+
+class RpcError(Exception):
+    """An ``rpc_error`` answer: Telegram's code and message (``FLOOD_WAIT_30``...)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+
+def bad_request(message: str) -> RpcError:
+    return RpcError(400, message)
+
+
+def unauthorized(message: str = "AUTH_KEY_UNREGISTERED") -> RpcError:
+    return RpcError(401, message)
+
+
+def flood_wait(seconds: float) -> RpcError:
+    return RpcError(420, f"FLOOD_WAIT_{max(1, int(-(-seconds // 1)))}")
+
+
+@dataclass(slots=True)
+class Call:
+    """One request being answered."""
+
+    emu: Emulator
+    mt: MtprotoWorld
+    connection: Connection
+    key: KeyRecord
+    msg_id: int
+
+    @property
+    def dc(self) -> int:
+        return self.connection.dc
+
+    @property
+    def account_id(self) -> int:
+        """The signed-in user or bot (handlers registered with ``auth=True`` only)."""
+        user_id = self.key.user_id
+        if user_id is None:
+            raise unauthorized()
+        return user_id
+
+
+def rpc(*request_types: type, auth: bool = True) -> Callable[[Handler], Handler]:
+    """Register a handler for these request types; ``auth``: only for signed-in keys."""
+
+    def register(handler: Handler) -> Handler:
+        for request_type in request_types:
+            _RPC[getattr(request_type, "CONSTRUCTOR_ID")] = _Entry(handler, auth)  # noqa: B009
+        return handler
+
+    return register
+
+
+def handler_for(constructor_id: int) -> tuple[Handler, bool] | None:
+    entry = _RPC.get(constructor_id)
+    return (entry.handler, entry.auth) if entry is not None else None
+
+
+def method_name(request: object) -> str:
+    """``messages.sendMessage`` for ``SendMessageRequest``: the name in Telegram's schema."""
+    cls = type(request)
+    name = cls.__name__.removesuffix("Request")
+    namespace = cls.__module__.rsplit(".", 1)[-1]
+    camel = name[:1].lower() + name[1:]
+    return camel if namespace == "functions" else f"{namespace}.{camel}"
