@@ -264,6 +264,7 @@ class World:
         self._next_user_id = 10_000_001
         self._next_group = 1
         self._next_seq = 1
+        self._private_ids: dict[int, int] = {}  # bot id -> its last private message id
         self.callbacks: dict[str, tuple[int, bool]] = {}  # id -> (bot_id, answered)
         self.profile_photos: dict[int, list[FileRecord]] = {}  # user id -> newest first
         self.polls: dict[str, PollRecord] = {}  # poll id -> the poll and its votes
@@ -421,7 +422,13 @@ class World:
         """Append a message to the conversation and give it the next message id."""
         key = conversation_key(chat, bot_id)
         log = self.messages.setdefault(key, [])
-        message_id = (log[-1].message_id + 1) if log else 1
+        if isinstance(chat, User):
+            # A bot's private chats share one sequence of ids, as on Telegram: an id
+            # names one message of the bot's (what MTProto's messages.getMessages takes).
+            message_id = self._private_ids.get(bot_id, 0) + 1
+            self._private_ids[bot_id] = message_id
+        else:
+            message_id = (log[-1].message_id + 1) if log else 1
         api = {"message_id": message_id, "date": int(time.time()), "chat": self.chat_api(chat)}
         api.update(body)
         stored = StoredMessage(api, sender_id, bot_id if isinstance(chat, User) else None, file)
