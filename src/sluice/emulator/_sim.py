@@ -72,9 +72,11 @@ class Simulator:
     def __init__(self, emu: Emulator) -> None:
         # Importing the modules registers their endpoints.
         from sluice.emulator import (  # noqa: F401
+            _sim_accounts,
             _sim_admin,
             _sim_chatops,
             _sim_content,
+            _sim_mtproto,
             _sim_profile,
         )
 

@@ -378,10 +378,11 @@ class Connection:
         try:
             if entry is None:
                 raise RpcError(400, f"METHOD_NOT_EMULATED: {method_name(request)}")
-            handler, needs_auth = entry
-            if needs_auth and key.user_id is None:
+            if entry.auth and key.user_id is None:
                 raise RpcError(401, "AUTH_KEY_UNREGISTERED")
-            result = await handler(Call(self.emu, self.mt, self, key, msg_id), request)
+            if entry.faults and self.emu.faults.faults.active:
+                await self._inject_faults(key.user_id)
+            result = await entry.handler(Call(self.emu, self.mt, self, key, msg_id), request)
         except RpcError as error:
             await self._answer(msg_id, error)
             return
@@ -393,6 +394,23 @@ class Connection:
             await self._answer(msg_id, RpcError(500, "INTERNAL_SERVER_ERROR"))
             return
         await self._result(msg_id, result)
+
+    async def _inject_faults(self, account_id: int | None) -> None:
+        """The emulator's fault mix, as the Bot API side draws it: latency, then maybe a
+        dropped connection or a 500 (Telegram's MTProto answers ``RPC_CALL_FAIL``)."""
+        faults = self.emu.faults
+        delay = faults.latency()
+        if delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.emu._stopping.wait(), delay)
+        fault = faults.transport_fault()
+        if fault is None:
+            return
+        if account_id is not None:
+            self.emu.bot_stats(account_id).faults[f"mtproto_{fault}"] += 1
+        if fault == "drop":
+            raise DropMtprotoConnection
+        raise RpcError(500, "RPC_CALL_FAIL")
 
     async def _answer(self, msg_id: int, error: RpcError) -> None:
         await self._result(

@@ -22,7 +22,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(tz=dt.UTC)
 
 
-@rpc(functions.help.GetConfigRequest, auth=False)
+@rpc(functions.help.GetConfigRequest, auth=False, faults=False)
 async def get_config(call: Call, request: Any) -> Any:
     now = int(time.time())
     return types.Config(
@@ -63,7 +63,7 @@ async def get_config(call: Call, request: Any) -> Any:
     )
 
 
-@rpc(functions.help.GetNearestDcRequest, auth=False)
+@rpc(functions.help.GetNearestDcRequest, auth=False, faults=False)
 async def get_nearest_dc(call: Call, request: Any) -> Any:
     return types.NearestDc(country="ID", this_dc=call.dc, nearest_dc=call.dc)
 
@@ -73,7 +73,7 @@ def _signed_in(call: Call, user_id: int) -> Any:
     return types.auth.Authorization(user=user_tl(call.emu, user_id, user_id))
 
 
-@rpc(functions.auth.ImportBotAuthorizationRequest, auth=False)
+@rpc(functions.auth.ImportBotAuthorizationRequest, auth=False, faults=False)
 async def import_bot_authorization(call: Call, request: Any) -> Any:
     call.mt.check_app(request.api_id, request.api_hash)
     if TOKEN_RE.match(request.bot_auth_token) is None:
@@ -90,7 +90,7 @@ async def import_bot_authorization(call: Call, request: Any) -> Any:
     return _signed_in(call, bot.id)
 
 
-@rpc(functions.auth.ExportAuthorizationRequest)
+@rpc(functions.auth.ExportAuthorizationRequest, faults=False)
 async def export_authorization(call: Call, request: Any) -> Any:
     if request.dc_id not in call.mt.dcs or request.dc_id == call.dc:
         raise RpcError(400, "DC_ID_INVALID")
@@ -99,7 +99,7 @@ async def export_authorization(call: Call, request: Any) -> Any:
     return types.auth.ExportedAuthorization(id=call.account_id, bytes=token)
 
 
-@rpc(functions.auth.ImportAuthorizationRequest, auth=False)
+@rpc(functions.auth.ImportAuthorizationRequest, auth=False, faults=False)
 async def import_authorization(call: Call, request: Any) -> Any:
     exported = call.mt.exported.get(request.id)
     if (
@@ -113,14 +113,14 @@ async def import_authorization(call: Call, request: Any) -> Any:
     return _signed_in(call, request.id)
 
 
-@rpc(functions.auth.LogOutRequest)
+@rpc(functions.auth.LogOutRequest, faults=False)
 async def log_out(call: Call, request: Any) -> Any:
     call.key.user_id = None
     call.connection.wants_updates = False
     return types.auth.LoggedOut()
 
 
-@rpc(functions.users.GetUsersRequest)
+@rpc(functions.users.GetUsersRequest, faults=False)
 async def get_users(call: Call, request: Any) -> Any:
     found = []
     for input_user in request.id:
@@ -132,13 +132,13 @@ async def get_users(call: Call, request: Any) -> Any:
     return found
 
 
-@rpc(functions.updates.GetStateRequest)
+@rpc(functions.updates.GetStateRequest, faults=False)
 async def get_state(call: Call, request: Any) -> Any:
     box = call.mt.box(call.account_id)
     return types.updates.State(pts=box.pts, qts=0, date=_now(), seq=0, unread_count=0)
 
 
-@rpc(functions.updates.GetDifferenceRequest)
+@rpc(functions.updates.GetDifferenceRequest, faults=False)
 async def get_difference(call: Call, request: Any) -> Any:
     box = call.mt.box(call.account_id)
     state = types.updates.State(pts=box.pts, qts=0, date=_now(), seq=0, unread_count=0)

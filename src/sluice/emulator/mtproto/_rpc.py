@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sluice.emulator._errors import ApiError
+
 if TYPE_CHECKING:
     from sluice.emulator._core import Emulator
     from sluice.emulator.mtproto._connection import Connection
@@ -21,6 +23,7 @@ __all__ = [
     "RpcError",
     "bad_request",
     "flood_wait",
+    "from_api_error",
     "handler_for",
     "method_name",
     "rpc",
@@ -34,6 +37,7 @@ Handler = Callable[["Call", Any], Awaitable[Any]]
 class _Entry:
     handler: Handler
     auth: bool
+    faults: bool
 
 
 _RPC: dict[int, _Entry] = {}
@@ -83,20 +87,39 @@ class Call:
         return user_id
 
 
-def rpc(*request_types: type, auth: bool = True) -> Callable[[Handler], Handler]:
-    """Register a handler for these request types; ``auth``: only for signed-in keys."""
+def rpc(
+    *request_types: type, auth: bool = True, faults: bool = True
+) -> Callable[[Handler], Handler]:
+    """Register a handler for these request types.
+
+    ``auth``: only for signed-in keys (else ``401 AUTH_KEY_UNREGISTERED``).
+    ``faults``: the emulator's fault mix applies (latency, 5xx, dropped connections);
+    off for connecting, signing in and the updates state, as for the Bot API's getUpdates.
+    """
 
     def register(handler: Handler) -> Handler:
         for request_type in request_types:
-            _RPC[getattr(request_type, "CONSTRUCTOR_ID")] = _Entry(handler, auth)  # noqa: B009
+            constructor = getattr(request_type, "CONSTRUCTOR_ID")  # noqa: B009
+            _RPC[constructor] = _Entry(handler, auth, faults)
         return handler
 
     return register
 
 
-def handler_for(constructor_id: int) -> tuple[Handler, bool] | None:
-    entry = _RPC.get(constructor_id)
-    return (entry.handler, entry.auth) if entry is not None else None
+def handler_for(constructor_id: int) -> _Entry | None:
+    return _RPC.get(constructor_id)
+
+
+def from_api_error(error: ApiError) -> RpcError:
+    """A Bot API side error (the shared flood model's 429...) as MTProto answers it."""
+    if error.error_code == 429:
+        retry_after = int((error.parameters or {}).get("retry_after", 1))
+        return RpcError(420, f"FLOOD_WAIT_{retry_after}")
+    if error.error_code == 403:
+        return RpcError(403, "CHAT_WRITE_FORBIDDEN")
+    if error.error_code == 401:
+        return RpcError(401, "AUTH_KEY_UNREGISTERED")
+    return RpcError(400, "INPUT_REQUEST_INVALID")
 
 
 def method_name(request: object) -> str:
