@@ -229,6 +229,46 @@ def test_emulator_command_restricts_bots() -> None:
         proc.communicate(timeout=20)
 
 
+def _two_free_ports() -> int:
+    """A port p with p + 1 free too (DC 1 and DC 2)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return int(port)
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_emulator_command_serves_mtproto_on_the_named_ports() -> None:
+    port = _two_free_ports()
+    proc, url = _start_emulator("--mtproto-port", str(port), "--download-latency-ms", "5")
+    try:
+        info = httpx.get(f"{url}/_sim/mtproto", timeout=10).json()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert [(d["id"], d["port"]) for d in info["dcs"]] == [(1, port), (2, port + 1)]
+    assert f"DC 1 127.0.0.1:{port}, DC 2 127.0.0.1:{port + 1}" in out
+    assert "5 ms a request" in out
+
+
+def test_emulator_command_can_leave_mtproto_off() -> None:
+    proc, url = _start_emulator("--no-mtproto")
+    try:
+        assert httpx.get(f"{url}/_sim/mtproto", timeout=10).status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert "MTProto:" not in out
+
+
 async def test_demo_broadcasts_through_a_storm_and_loses_nothing() -> None:
     # The demo itself, smaller and ten times faster: the same code, the same checks.
     console = Console(record=True, width=120)

@@ -79,12 +79,52 @@ def emulator(
         float, typer.Option(help="Extra random latency per call, up to this (ms).")
     ] = 0.0,
     data_dir: Annotated[
-        str | None, typer.Option(help="Where uploaded files are kept (default: a temp dir).")
+        str | None,
+        typer.Option(
+            help="Where uploaded files and the MTProto RSA key are kept (default: a temp "
+            "dir for files, ~/.local/share/sluice/emulator for the key)."
+        ),
     ] = None,
+    mtproto: Annotated[
+        bool, typer.Option(help="Serve MTProto (Telethon clients) on two DC ports.")
+    ] = True,
+    mtproto_port: Annotated[
+        int,
+        typer.Option(
+            help="DC 1's MTProto port; DC 2 takes the next (0 picks free ones).", min=0, max=65534
+        ),
+    ] = 0,
+    download_latency_ms: Annotated[
+        float, typer.Option(help="MTProto: time each upload.getFile takes (ms).")
+    ] = 50.0,
+    download_mb_s: Annotated[
+        float, typer.Option(help="MTProto: MB/s an account downloads at most (0: unlimited).")
+    ] = 20.0,
+    download_requests: Annotated[
+        str,
+        typer.Option(help="MTProto: upload.getFile per account before FLOOD_WAIT: count/seconds."),
+    ] = "30/1",
+    download_model: Annotated[
+        bool, typer.Option(help="MTProto: apply the three download limits above.")
+    ] = True,
+    file_reference_ttl: Annotated[
+        float, typer.Option(help="MTProto: seconds a file_reference stays valid.")
+    ] = 7200.0,
+    bot_logins: Annotated[
+        str, typer.Option(help="MTProto: bot sign-ins per bot before FLOOD_WAIT: count/seconds.")
+    ] = "5/3600",
+    peer_flood: Annotated[
+        int,
+        typer.Option(
+            help="MTProto: users who never wrote to it a user account may write to "
+            "before PEER_FLOOD.",
+            min=0,
+        ),
+    ] = 20,
 ) -> None:
     """Serve a local Telegram Bot API that enforces Telegram's limits, until Ctrl-C."""
     try:
-        from sluice.emulator import EmulatorConfig, Faults, Limits, Rate
+        from sluice.emulator import EmulatorConfig, Faults, Limits, MtprotoConfig, Rate
     except ImportError as error:
         raise missing_extra("sluice emulator", "emulator", error) from None
 
@@ -113,17 +153,27 @@ def emulator(
         seed=seed,
         bots=_tokens(bots),
         data_dir=data_dir,
+        mtproto=MtprotoConfig(
+            enabled=mtproto,
+            file_reference_ttl=file_reference_ttl,
+            download_latency_ms=download_latency_ms,
+            download_bytes_per_s=download_mb_s * 1024 * 1024,
+            download_requests=Rate.parse(download_requests),
+            download_model=download_model,
+            bot_logins=Rate.parse(bot_logins),
+            peer_flood=peer_flood,
+        ),
     )
     try:
-        asyncio.run(_serve(config, host, port))
+        asyncio.run(_serve(config, host, port, mtproto_port))
     except OSError as exc:
         raise listen_error(host, port, exc) from None
 
 
-async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
+async def _serve(config: EmulatorConfig, host: str, port: int, mtproto_port: int) -> None:
     from sluice.emulator import EmulatorServer
 
-    server = EmulatorServer(config, host=host, port=port)
+    server = EmulatorServer(config, host=host, port=port, mtproto_port=mtproto_port)
     await server.start(handle_signals=True)
     lim = config.limits
     console.print(f"sluice emulator listening on {server.url}", soft_wrap=True)
@@ -136,10 +186,26 @@ async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
     console.print(
         f"aiogram: TelegramAPIServer.from_base({server.url!r})\n"
         f"python-telegram-bot: base_url={server.url + '/bot'!r}, "
-        f"base_file_url={server.url + '/file/bot'!r}\n"
-        "Ctrl-C stops it.",
+        f"base_file_url={server.url + '/file/bot'!r}",
         style="dim",
     )
+    if server.mtproto is not None:
+        dcs = ", ".join(f"DC {dc.id} {dc.host}:{dc.port}" for dc in server.mtproto.mt.dcs.values())
+        mt = config.mtproto
+        model = (
+            f"{mt.download_latency_ms:g} ms a request, {mt.download_bytes_per_s / 2**20:g} MB/s, "
+            f"{mt.download_requests} requests per account"
+            if mt.download_model
+            else "off"
+        )
+        console.print(f"MTProto: {dcs}", soft_wrap=True)
+        console.print(
+            f"Telethon: the RSA key and DCs at {server.url}/_sim/mtproto (see docs/emulator.md, "
+            f"MTProto); downloads: {model}",
+            style="dim",
+            soft_wrap=True,
+        )
+    console.print("Ctrl-C stops it.", style="dim")
     try:
         await server.wait_closed()
     finally:

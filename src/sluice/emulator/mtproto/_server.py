@@ -55,6 +55,7 @@ class MtprotoServer:
         self.host = host
         self.port = port
         self._servers: list[asyncio.Server] = []
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self) -> None:
         for index, dc in enumerate(DC_IDS):
@@ -74,6 +75,10 @@ class MtprotoServer:
     async def _serve(
         self, dc: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers[task] = writer
+            task.add_done_callback(self._handlers.pop)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -95,6 +100,11 @@ class MtprotoServer:
             server.close()
         for connection in list(self.mt.connections):
             connection.close()
+        for writer in self._handlers.values():
+            writer.close()  # those still telling their transport
+        if self._handlers:
+            # Each handler ends once its connection is closed: none is cancelled mid-answer.
+            await asyncio.wait(list(self._handlers), timeout=1.0)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)

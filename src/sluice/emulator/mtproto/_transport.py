@@ -119,9 +119,9 @@ async def open_transport(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     if head == _PADDED:
         return Framing("padded", _Stream(reader, writer))
     seq = await reader.readexactly(4)
-    length = int.from_bytes(head, "little")
-    if seq == bytes(4) and 12 <= length <= MAX_PACKET:
-        # The full transport: its first packet's length and sequence number 0.
+    if seq == bytes(4):
+        # The full transport: its first packet's length and sequence number 0 (the
+        # length is checked as the packet is read).
         prefixed = _Prefixed(head + seq, reader)
         return Framing("full", _Stream(prefixed, writer))  # type: ignore[arg-type]
     return await _obfuscated(head + seq + await reader.readexactly(56), reader, writer)
