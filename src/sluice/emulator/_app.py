@@ -49,6 +49,8 @@ _SIM_MESSAGES = re.compile(r"^/_sim/chats/(-?\d+)/messages/?$")
 _SIM_FILE = re.compile(r"^/_sim/files/([A-Za-z0-9_-]+)/?$")
 # Room for multipart framing and the other fields around the largest file.
 _FORM_OVERHEAD = 1024 * 1024
+# What a Telegram user may send (2 GB; Premium accounts 4 GB, not emulated).
+USER_MAX_UPLOAD = 2000 * 1024 * 1024
 # A body without files (JSON, a url-encoded form), and a multipart field that is not a
 # file, is at most this: checked while it streams in, before it is decoded. Room for a
 # text far past any limit (a 2 MB text is answered "message is too long", as Telegram
@@ -158,7 +160,11 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
     """An ASGI application serving ``emu`` over the Bot API and ``/_sim``."""
     sim = Simulator(emu)
     body_limit = emu.config.max_upload + _FORM_OVERHEAD
-    sim_body_limit = body_limit * 4 // 3 + _FORM_OVERHEAD
+    # A simulated user sends what a Telegram user may (2 GB) as a multipart upload,
+    # streamed to disk; base64 in JSON is parsed in memory, so it keeps the bot's cap
+    # (a third more for the encoding).
+    sim_body_limit = max(body_limit, USER_MAX_UPLOAD + _FORM_OVERHEAD)
+    sim_plain_limit = body_limit * 4 // 3 + _FORM_OVERHEAD
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -196,7 +202,6 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         if (provider := endpoint_for(scope["path"])) is not None:
             await emu.stt.serve(provider, scope, receive, send)
             return
-        # /_sim/ takes a user's file base64-encoded in JSON too: a third more.
         limit = sim_body_limit if scope["path"].startswith("/_sim/") else body_limit
         body = CountedBody(receive, limit)
         request = Request(scope, body)
@@ -290,7 +295,7 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         if method != "POST":
             raise ApiError(405, "Method Not Allowed")
         # A simulated user's file may come base64-encoded in a JSON body.
-        values, files, form = await _read(request, body, plain_limit=body.limit)
+        values, files, form = await _read(request, body, plain_limit=sim_plain_limit)
         try:
             name = path.removeprefix("/_sim/").rstrip("/")
             result = await _sim_post(name, values, files)
