@@ -42,6 +42,9 @@ async def new_client(
     trusted, its session's DC set to the emulator's; not connected yet."""
     info = await mtproto_info(server)
     rsa.add_key(info["rsa_public_key_pem"], old=False)
+    # Telethon caches help.getConfig (the DC list) for every client of the process, as a
+    # class attribute: each test's emulator has its own ports, so a new client must ask.
+    TelegramClient._config = None
     address = next(d for d in info["dcs"] if d["id"] == dc)
     session = MemorySession() if session is None else session
     client = TelegramClient(

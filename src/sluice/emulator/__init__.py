@@ -36,6 +36,7 @@ from sluice.emulator._config import (
 )
 from sluice.emulator._core import Emulator
 from sluice.emulator._server import EmulatorServer
+from sluice.emulator._synthetic import iter_synthetic, synthetic_bytes
 
 __all__ = [
     "Emulator",
@@ -49,5 +50,7 @@ __all__ = [
     "SttConfig",
     "SttFaults",
     "SttProvider",
+    "iter_synthetic",
     "make_tone_audio",
+    "synthetic_bytes",
 ]

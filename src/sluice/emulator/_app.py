@@ -25,14 +25,17 @@ from starlette.responses import (
     MalformedRangeHeader,
     RangeNotSatisfiable,
     Response,
+    StreamingResponse,
 )
 
 from sluice.emulator._core import DropConnection, Emulator
 from sluice.emulator._errors import ApiError, bad_request
+from sluice.emulator._files import FileRecord
 from sluice.emulator._params import Params
 from sluice.emulator._sim import Simulator
 from sluice.emulator._stt_dialects import endpoint_for
 from sluice.emulator._stt_handlers import CountedBody, TooLarge
+from sluice.emulator._synthetic import iter_synthetic
 
 __all__ = ["MAX_PLAIN_BODY", "create_app"]
 
@@ -156,6 +159,30 @@ def _check_range(byte_range: str, size: int) -> None:
         raise ApiError(416, "Requested Range Not Satisfiable") from None
 
 
+def _stored(record: FileRecord) -> bool:
+    """The file's bytes exist: on disk, or generated (a synthetic file)."""
+    return record.seed is not None or record.path.is_file()
+
+
+def _synthetic_response(record: FileRecord, media_type: str) -> Response:
+    """A synthetic file's bytes, generated as they stream (a Range header is ignored:
+    the whole file is answered, as HTTP allows)."""
+    assert record.seed is not None
+    chunks = iter_synthetic(record.seed, record.size)
+    headers = {"content-length": str(record.size)}
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+
+
+def _with_downloads(emu: Emulator, stats: dict[str, Any]) -> dict[str, Any]:
+    """``/_sim/stats`` with the MTProto accounts' downloads, once there are any."""
+    if emu.mtproto is None:
+        return stats
+    from sluice.emulator.mtproto._download_model import downloads
+
+    accounts = downloads(emu).to_json()
+    return stats | {"mtproto": {"downloads": accounts}} if accounts else stats
+
+
 def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI application serving ``emu`` over the Bot API and ``/_sim``."""
     sim = Simulator(emu)
@@ -258,14 +285,17 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
         bot = emu.world.bot_for_token(token)
         record = emu.files.by_file_path(file_path) or emu.files.by_file_path("/" + file_path)
         # A file_path is the bot's own, as on Telegram: another bot's file is not found.
-        if record is None or bot.id not in record.bots or not record.path.is_file():
+        if record is None or bot.id not in record.bots or not _stored(record):
             raise ApiError(404, "Not Found")
         if not emu.config.local and record.size > emu.config.max_download_cloud:
             raise bad_request("file is too big")
         if byte_range is not None:
             _check_range(byte_range, record.size)
         emu.bot_stats(bot.id).calls["download"] += 1
-        return FileResponse(record.path, media_type=record.mime_type or "application/octet-stream")
+        media_type = record.mime_type or "application/octet-stream"
+        if record.seed is not None:
+            return _synthetic_response(record, media_type)
+        return FileResponse(record.path, media_type=media_type)
 
     async def _sim_route(
         request: Request, body: CountedBody, path: str
@@ -282,9 +312,11 @@ def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None
                 record = emu.files.by_unique_id(match.group(1))
                 if record is None:
                     raise ApiError(404, "Not Found")
+                if record.seed is not None:
+                    return _synthetic_response(record, "application/octet-stream"), None
                 return FileResponse(record.path, media_type="application/octet-stream"), None
             if path == "/_sim/stats":
-                return _json(sim.stats()), None
+                return _json(_with_downloads(emu, sim.stats())), None
             if path == "/_sim/config":
                 return _json(sim.config()), None
             if path.rstrip("/") == "/_sim/mtproto":

@@ -42,6 +42,7 @@ _DIRS = {
     "animation": "animations",
     "sticker": "stickers",
 }
+_SYNTHETIC_SIZES = {"video": (1280, 720), "video_note": (384, 384), "animation": (320, 240)}
 
 
 @dataclass(slots=True)
@@ -179,6 +180,52 @@ class FileStore:
         if not hmac.compare_digest(tag, expected) or owner != str(bot_id):
             return None
         return self._records.get(int(internal)) if internal.isdigit() else None
+
+    def add_synthetic(
+        self,
+        kind: str,
+        size: int,
+        seed: int,
+        *,
+        mime_type: str | None = None,
+        file_name: str | None = None,
+        duration: int = 0,
+        dc: int = 1,
+    ) -> FileRecord:
+        """A file whose bytes are generated from ``seed`` (``sluice.emulator.synthetic_bytes``):
+        nothing is written; its ``path`` names no file on disk."""
+        internal_id = self._next_id
+        self._next_id += 1
+        extension = _EXTENSIONS[kind]
+        name = f"synthetic_{internal_id}.{extension}"
+        path = self.directory / "synthetic" / name
+        digest = hmac.new(self._secret, f"u{internal_id}".encode(), hashlib.sha256).digest()
+        unique_id = "AgAD" + _b64(digest[:9])
+        file_path = str(path) if self.local else f"{_DIRS[kind]}/{name}"
+        width, height = _SYNTHETIC_SIZES.get(kind, (0, 0))
+        record = FileRecord(
+            internal_id=internal_id,
+            unique_id=unique_id,
+            kind=kind,
+            path=path,
+            size=size,
+            file_path=file_path,
+            mime_type=mime_type,
+            file_name=file_name,
+            duration=duration,
+            width=width,
+            height=height,
+            dc=dc,
+            seed=seed,
+        )
+        self._records[internal_id] = record
+        self._by_unique[unique_id] = record
+        self._by_file_path[file_path] = record
+        return record
+
+    def by_internal_id(self, internal_id: int) -> FileRecord | None:
+        """The file MTProto names by its document or photo id."""
+        return self._records.get(internal_id)
 
     def by_unique_id(self, unique_id: str) -> FileRecord | None:
         return self._by_unique.get(unique_id)

@@ -282,7 +282,7 @@ def message_tl(emu: Emulator, viewer_id: int, stored: StoredMessage) -> Any:
     chat_id = int(api["chat"]["id"])
     private = api["chat"]["type"] == "private"
     if stored.deleted:
-        return types.MessageEmpty(id=stored.message_id)
+        return types.MessageEmpty(id=stored.message_id, peer_id=None)
     if private:
         # The conversation is between the user (chat id) and the bot: each sees the other.
         other = stored.bot_id if viewer_id == chat_id else chat_id
@@ -310,6 +310,7 @@ def message_tl(emu: Emulator, viewer_id: int, stored: StoredMessage) -> Any:
         edit_date=_date(api.get("edit_date")),
         pinned=stored.pinned or None,
         views=1 if post else None,
+        forwards=0 if post else None,  # TL: views and forwards come together
     )
 
 
