@@ -314,9 +314,13 @@ async def delete_messages(emu: Emulator, bot: Bot, p: Params) -> Any:
     ids = _message_ids(p)
     chat = emu.world.resolve_chat(p.chat_id())
     emu.world.check_can_read(bot, chat)
+    deleted = []
     for message_id in ids:
         stored = emu.world.find_message(chat, bot.id, message_id)
         if stored is not None and can_delete(bot, chat, stored):
             stored.deleted = True
             stored.pinned = False
+            deleted.append(stored)
+    if deleted:
+        emu.world.notify("delete", chat, deleted)
     return True

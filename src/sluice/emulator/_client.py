@@ -477,6 +477,86 @@ class Sim:
         result: dict[str, Any] = _answer(response)
         return result
 
+    # -- MTProto accounts ----------------------------------------------------------------
+
+    async def account(self, phone: str, first_name: str = "Ana", **extra: Any) -> dict[str, Any]:
+        """A new user with a phone, who can sign in over MTProto (see :meth:`login_code`)."""
+        return await self.user(first_name, phone=phone, **extra)
+
+    async def login_code(self, phone: str) -> str:
+        """The code auth.sendCode last issued for ``phone``."""
+        result = await self.post("mtproto/code", phone=phone)
+        return str(result["code"])
+
+    async def register_app(
+        self,
+        api_id: int | None = None,
+        api_hash: str | None = None,
+        *,
+        restricted: bool | None = None,
+    ) -> dict[str, Any]:
+        """Register an API app; ``restricted=True`` accepts registered apps only."""
+        body: dict[str, Any] = {}
+        if api_id is not None:
+            body |= {"api_id": api_id, "api_hash": api_hash}
+        if restricted is not None:
+            body["restricted"] = restricted
+        result: dict[str, Any] = await self.post("apps", **body)
+        return result
+
+    async def slow_mode(self, chat_id: int, seconds: int) -> dict[str, Any]:
+        """A supergroup's slow mode for user accounts (0, 10, 30, 60, 300, 900 or 3600 s)."""
+        result: dict[str, Any] = await self.post(
+            "mtproto/slow_mode", chat_id=chat_id, seconds=seconds
+        )
+        return result
+
+    async def synthetic(
+        self,
+        chat_id: int,
+        size: int,
+        *,
+        seed: int | None = None,
+        from_user_id: int | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A message with a synthetic file of ``size`` bytes (up to 4 GiB) whose bytes are
+        ``synthetic_bytes(seed, ...)``: from ``from_user_id``, or a channel's own post.
+        ``kind`` (document, video, audio, voice, animation), ``file_name``, ``mime_type``,
+        ``duration``, ``dc`` (1 or 2), ``caption``, ``bot_id``... Answers ``message`` and
+        ``file`` (``file_unique_id``, ``seed``, ``dc``...)."""
+        body: dict[str, Any] = {"chat_id": chat_id, "size": size, **extra}
+        if seed is not None:
+            body["seed"] = seed
+        if from_user_id is not None:
+            body["from_user_id"] = from_user_id
+        result: dict[str, Any] = await self.post("mtproto/synthetic", **body)
+        return result
+
+    async def file_dc(self, file_unique_id: str, dc: int) -> dict[str, Any]:
+        """Move a file to MTProto data centre ``dc``: downloads elsewhere get FILE_MIGRATE."""
+        result: dict[str, Any] = await self.post(
+            "mtproto/file_dc", file_unique_id=file_unique_id, dc=dc
+        )
+        return result
+
+    async def drop_mtproto(
+        self, account_id: int, *, after_requests: int | None = None
+    ) -> dict[str, Any]:
+        """Drop an account's MTProto connections now, or when it asks for a file part
+        after its next ``after_requests`` upload.getFile requests."""
+        body: dict[str, Any] = {"account_id": account_id}
+        if after_requests is not None:
+            body["after_requests"] = after_requests
+        result: dict[str, Any] = await self.post("mtproto/drop", **body)
+        return result
+
+    async def downloads(self) -> dict[int, dict[str, int]]:
+        """Each MTProto account's downloads: ``requests``, ``bytes``, ``flood_waits``,
+        ``drops``."""
+        found = (await self.stats()).get("mtproto", {}).get("downloads", {})
+        return {int(account): counters for account, counters in found.items()}
+
     # -- what the chats hold ---------------------------------------------------------
 
     async def messages(self, chat_id: int, bot_id: int | None = None) -> list[dict[str, Any]]:

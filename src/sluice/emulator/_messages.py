@@ -174,7 +174,9 @@ def apply_edit(
     if all(api.get(key) == value for key, value in changes.items()):
         raise bad_request(NOT_MODIFIED)
     emu.admit(bot, chat)
-    return record_edit(stored, changes)
+    edited = record_edit(stored, changes)
+    emu.world.notify("edit", chat, [stored])
+    return edited
 
 
 def record_edit(stored: StoredMessage, changes: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +243,7 @@ async def delete_message(emu: Emulator, bot: Bot, p: Params) -> Any:
     if not can_delete(bot, chat, stored):
         raise bad_request("message can't be deleted")
     stored.deleted = True
+    emu.world.notify("delete", chat, [stored])
     return True
 
 

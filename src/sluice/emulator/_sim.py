@@ -93,9 +93,14 @@ class Simulator:
         name = p.text("first_name", empty_error="first_name is required")
         assert name is not None
         user = self.emu.world.add_user(
-            name, p.text("language_code"), p.text("username"), p.text("last_name")
+            name,
+            p.text("language_code"),
+            p.text("username"),
+            p.text("last_name"),
+            phone=p.text("phone"),
         )
-        return user.to_api()
+        # The phone is the account's (MTProto sign-in), not part of Telegram's User object.
+        return user.to_api() | ({"phone": user.phone} if user.phone else {})
 
     def add_users(self, p: Params) -> dict[str, Any]:
         """``count`` users named ``first_name`` + a number; each starts ``start_bot_id``
@@ -460,7 +465,6 @@ class Simulator:
             "local": cfg.local,
             "stt": self.emu.stt.config_json(),
         }
-
 
     def mtproto(self) -> dict[str, Any]:
         """What a Telethon client needs to connect: the DCs and the key to trust."""

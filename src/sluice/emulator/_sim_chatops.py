@@ -194,6 +194,7 @@ async def edit(sim: Simulator, p: Params, files: Mapping[str, UploadFile]) -> An
     # A new object: updates already queued keep the message as it was when sent.
     stored.api = dict(stored.api)
     record_edit(stored, changes)
+    world.notify("edit", chat, [stored])
     kind = "edited_channel_post" if _is_channel(chat) else "edited_message"
     for receiver in _bots_of(chat, bot_id):
         sim.emu.hub.push(receiver, kind, sim.for_bot(receiver, stored))

@@ -8,6 +8,7 @@ message ids; groups and channels have one message sequence shared by all.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,6 +66,7 @@ class User:
     username: str | None = None
     language_code: str | None = None
     is_bot: bool = False
+    phone: str | None = None  # a user account's, to sign in over MTProto; never in to_api
 
     def to_api(self) -> dict[str, Any]:
         obj: dict[str, Any] = {"id": self.id, "is_bot": self.is_bot, "first_name": self.first_name}
@@ -234,8 +236,15 @@ class StoredMessage:
         return int(self.api["message_id"])
 
 
+# Told of every message stored, edited or deleted: ("new" | "edit" | "delete", chat, messages).
+MessageListener = Callable[[str, "Chat | User", "list[StoredMessage]"], None]
+
+
 def conversation_key(chat: Chat | User, bot_id: int) -> tuple[int, int]:
-    """Private chats are per (user, bot); other chats are one conversation."""
+    """Private chats are per (user, bot); other chats are one conversation.
+
+    Two user accounts' private chat (MTProto) is keyed like a bot's: the lower id's
+    chat with the higher id in the bot's place."""
     return (chat.id, bot_id) if isinstance(chat, User) else (chat.id, 0)
 
 
@@ -268,6 +277,13 @@ class World:
         self.callbacks: dict[str, tuple[int, bool]] = {}  # id -> (bot_id, answered)
         self.profile_photos: dict[int, list[FileRecord]] = {}  # user id -> newest first
         self.polls: dict[str, PollRecord] = {}  # poll id -> the poll and its votes
+        self.phones: dict[str, int] = {}  # a user account's phone (digits) -> user id
+        self.listeners: list[MessageListener] = []
+
+    def notify(self, event: str, chat: Chat | User, messages: list[StoredMessage]) -> None:
+        """Tell the listeners (the MTProto side's updates) a message changed."""
+        for listener in self.listeners:
+            listener(event, chat, messages)
 
     def bot_for_token(self, token: str) -> Bot:
         """The bot a token names, or 401 as Telegram answers it."""
@@ -302,16 +318,26 @@ class World:
         language_code: str | None = None,
         username: str | None = None,
         last_name: str | None = None,
+        phone: str | None = None,
     ) -> User:
         if username is not None and username.lower() in self.usernames:
             raise bad_request("username is already taken")
+        if phone is not None:
+            phone = phone.removeprefix("+").replace(" ", "")
+            if not (phone.isdigit() and 5 <= len(phone) <= 15):
+                raise bad_request("phone must be 5 to 15 digits, optionally after a +")
+            if phone in self.phones:
+                raise bad_request("phone is already taken")
         user = User(self._next_user_id, first_name, last_name, username, language_code)
+        user.phone = phone
         while user.id in self.bots:
             user.id += 1
         self._next_user_id = user.id + 1
         self.users[user.id] = user
         if username is not None:
             self.usernames[username.lower()] = user.id
+        if phone is not None:
+            self.phones[phone] = user.id
         return user
 
     def add_chat(
@@ -422,7 +448,7 @@ class World:
         """Append a message to the conversation and give it the next message id."""
         key = conversation_key(chat, bot_id)
         log = self.messages.setdefault(key, [])
-        if isinstance(chat, User):
+        if isinstance(chat, User) and bot_id in self.bots:
             # A bot's private chats share one sequence of ids, as on Telegram: an id
             # names one message of the bot's (what MTProto's messages.getMessages takes).
             message_id = self._private_ids.get(bot_id, 0) + 1
@@ -436,6 +462,8 @@ class World:
         self._next_seq += 1
         log.append(stored)
         self._message_index.setdefault(key, {})[message_id] = stored
+        if self.listeners:
+            self.notify("new", chat, [stored])
         return stored
 
     def find_message(self, chat: Chat | User, bot_id: int, message_id: int) -> StoredMessage | None:

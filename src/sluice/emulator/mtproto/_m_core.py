@@ -12,8 +12,15 @@ from telethon.tl import functions, types  # type: ignore[import-untyped]
 
 from sluice.emulator._config import TOKEN_RE
 from sluice.emulator._errors import ApiError
-from sluice.emulator.mtproto._convert import resolve_input_peer, user_tl
+from sluice.emulator._world import Chat
+from sluice.emulator.mtproto._convert import is_member, resolve_input_peer, user_tl
 from sluice.emulator.mtproto._rpc import Call, RpcError, flood_wait, rpc
+from sluice.emulator.mtproto._updates import (
+    account_difference,
+    channel_difference,
+    is_channel,
+    listen,
+)
 
 __all__: list[str] = []
 
@@ -134,21 +141,23 @@ async def get_users(call: Call, request: Any) -> Any:
 
 @rpc(functions.updates.GetStateRequest, faults=False)
 async def get_state(call: Call, request: Any) -> Any:
+    listen(call.emu)
     box = call.mt.box(call.account_id)
     return types.updates.State(pts=box.pts, qts=0, date=_now(), seq=0, unread_count=0)
 
 
 @rpc(functions.updates.GetDifferenceRequest, faults=False)
 async def get_difference(call: Call, request: Any) -> Any:
-    box = call.mt.box(call.account_id)
-    state = types.updates.State(pts=box.pts, qts=0, date=_now(), seq=0, unread_count=0)
-    if request.pts >= box.pts:
-        return types.updates.DifferenceEmpty(date=_now(), seq=0)
-    return types.updates.Difference(
-        new_messages=[],
-        new_encrypted_messages=[],
-        other_updates=[],
-        chats=[],
-        users=[],
-        state=state,
-    )
+    listen(call.emu)
+    return account_difference(call.emu, call.mt, call.account_id, request.pts)
+
+
+@rpc(functions.updates.GetChannelDifferenceRequest, faults=False)
+async def get_channel_difference(call: Call, request: Any) -> Any:
+    listen(call.emu)
+    chat = resolve_input_peer(call.emu, call.account_id, request.channel)
+    if not isinstance(chat, Chat) or not is_channel(chat):
+        raise RpcError(400, "CHANNEL_INVALID")
+    if not is_member(chat, call.account_id):
+        raise RpcError(400, "CHANNEL_PRIVATE")
+    return channel_difference(call.emu, call.mt, call.account_id, chat, request.pts, request.limit)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sluice.emulator.mtproto._crypto import AuthKey, RsaKey
 from sluice.emulator.mtproto._rpc import RpcError
@@ -15,7 +16,7 @@ from sluice.emulator.mtproto._rpc import RpcError
 if TYPE_CHECKING:
     from sluice.emulator.mtproto._connection import Connection
 
-__all__ = ["Box", "DcAddress", "KeyRecord", "MtprotoWorld"]
+__all__ = ["Box", "DcAddress", "KeyRecord", "LoginCode", "MtprotoWorld", "Upload"]
 
 _API_HASH = re.compile(r"^[0-9a-f]{32}$")
 
@@ -60,13 +61,27 @@ class MtprotoWorld:
         self.exported: dict[int, tuple[int, bytes, int]] = {}
         self.boxes: dict[int, Box] = {}
         self.channel_pts: dict[int, int] = {}
+        # A channel's (or supergroup's) events, its pts being channel_pts[chat id].
+        self.channel_logs: dict[int, deque[tuple[int, int, str, list[Any]]]] = {}
+        self.log_limit = 1000  # events an account or channel keeps for getDifference
         self._bot_logins: dict[int, list[float]] = {}
         self.bot_logins_rate = (5, 3600.0)
+        # The World whose messages feed the boxes (a reset makes a new one).
+        self.listening: object | None = None
+        # User accounts: login codes by phone, uploads in progress, and the limits'
+        # memory (slow mode per supergroup, last post per (chat, user), the strangers
+        # an account wrote to, the random_ids it used).
+        self.codes: dict[str, LoginCode] = {}
+        self.uploads: dict[tuple[int, int], Upload] = {}
+        self.slow_mode: dict[int, int] = {}
+        self.last_post: dict[tuple[int, int], float] = {}
+        self.strangers: dict[int, set[int]] = {}
+        self.random_ids: dict[int, dict[int, None]] = {}
 
     def box(self, account_id: int) -> Box:
         box = self.boxes.get(account_id)
         if box is None:
-            box = self.boxes[account_id] = Box()
+            box = self.boxes[account_id] = Box(log=deque(maxlen=self.log_limit))
         return box
 
     def bot_login(self, bot_id: int, now: float) -> float | None:
@@ -104,12 +119,45 @@ class MtprotoWorld:
         for record in self.keys.values():
             record.user_id = None
         self.exported.clear()
+        for connection in self.connections:
+            connection.wants_updates = False
+        self.boxes.clear()
+        self.channel_pts.clear()
+        self.channel_logs.clear()
+        self.listening = None
+        for table in (self.codes, self.uploads, self.slow_mode, self.last_post):
+            table.clear()
+        self.strangers.clear()
+        self.random_ids.clear()
 
 
 @dataclass(slots=True)
 class Box:
     """An account's update sequence: ``pts`` counts the events of its private chats
-    and basic groups (channels keep their own, see ``channel_pts``)."""
+    and basic groups (channels keep their own, see ``channel_pts``). ``log`` keeps the
+    last events as (pts, pts_count, kind, [chat, messages...]) for getDifference."""
 
     pts: int = 1
-    log: list[tuple[int, object]] = field(default_factory=list)
+    log: deque[tuple[int, int, str, list[Any]]] = field(default_factory=deque)
+
+
+@dataclass(slots=True)
+class LoginCode:
+    """A code auth.sendCode issued (revealed by ``POST /_sim/mtproto/code``)."""
+
+    code: str
+    phone_code_hash: str
+    issued: float  # emulator clock
+    attempts: int = 0
+
+    def __repr__(self) -> str:
+        return f"LoginCode(issued={self.issued}, attempts={self.attempts})"
+
+
+@dataclass(slots=True)
+class Upload:
+    """A file an account is uploading with upload.saveFilePart / saveBigFilePart."""
+
+    parts: dict[int, bytes] = field(default_factory=dict)
+    total_parts: int | None = None  # given by saveBigFilePart
+    size: int = 0
