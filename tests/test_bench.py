@@ -60,3 +60,18 @@ def test_the_broadcast_scenarios_add_up() -> None:
     # 300 + 200 private sends and 30 to groups, at 20/s, one group 15 at 10 a minute.
     minimum = broadcast.permitted_minimum(stricter.limits, 1.0, 530, 10, 15)
     assert minimum == pytest.approx(60.0)
+
+
+@pytest.mark.usefixtures("bench")
+async def test_the_mtproto_benchmark_downloads_and_checks_the_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mtproto = load("mtproto")
+    monkeypatch.setattr(mtproto, "OFF_SIZE", 24 * mtproto.MB)
+    result = await mtproto.model_off(lambda text: None)
+    assert result["size_mb"] == 24
+    assert result["mb_s"] > 0
+    assert 0 < result["emulator_cpu_s"] < result["seconds"] * 2  # the emulator's own process
+    assert "MB/s" in mtproto.as_markdown(
+        {"model_off": result, "model_on": {"sequential_mb_s": 1.0, "parallel4_mb_s": 2.0}}
+    )

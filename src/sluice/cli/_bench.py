@@ -151,3 +151,14 @@ def distributed(
             module.run_all(lambda text: status.update(text), speed=speed, users=users)
         )
     _emit(results, as_json, module.as_markdown(results))
+
+
+@bench_app.command("mtproto")
+def mtproto(as_json: JsonFlag = False) -> None:
+    """The emulator's MTProto downloads: MB/s and CPU with the model off, and per account on."""
+    import asyncio
+
+    module = _load("mtproto")
+    with _progress.status("starting") as status:
+        results = asyncio.run(module.run_all(lambda text: status.update(text)))
+    _emit(results, as_json, module.as_markdown(results))

@@ -464,6 +464,18 @@ class Simulator:
             "faults": dataclasses.asdict(self.emu.faults.faults),
             "local": cfg.local,
             "stt": self.emu.stt.config_json(),
+            "mtproto": {
+                "enabled": self.emu.mtproto is not None,
+                "file_reference_ttl": cfg.mtproto.file_reference_ttl,
+                "download": {
+                    "model": cfg.mtproto.download_model,
+                    "latency_ms": cfg.mtproto.download_latency_ms,
+                    "bytes_per_s": cfg.mtproto.download_bytes_per_s,
+                    "requests": str(cfg.mtproto.download_requests),
+                },
+                "bot_logins": str(cfg.mtproto.bot_logins),
+                "peer_flood": cfg.mtproto.peer_flood,
+            },
         }
 
     def mtproto(self) -> dict[str, Any]:

@@ -202,3 +202,24 @@ async def test_a_user_account_reads_public_channels_but_not_private_ones_it_left
             await client.get_messages(known, ids=1)
         with pytest.raises(errors.ChannelPrivateError):
             await client.get_messages(known, limit=1)
+
+
+async def test_a_fresh_bot_session_reads_by_the_ids_the_bot_api_gave_it(
+    server: EmulatorServer, sim: Sim
+) -> None:
+    # A bot knows chats by their Bot API ids only; Telethon asks with access_hash 0, which
+    # Telegram accepts from a bot for chats it is in and users who started it.
+    channel_id, owner = await _channel(sim, username=None)
+    post = await sim.send(channel_id, "in the channel", from_user_id=owner)
+    user = await sim.started_user(BOT_A)
+    said = await sim.send(user["id"], "in private")
+    stranger = await sim.user("Stranger")
+    async with signed_in_bot(server, TOKEN_A) as client:
+        in_channel = await client.get_messages(channel_id, ids=post["message_id"])
+        in_private = await client.get_messages(user["id"], ids=said["message_id"])
+        with pytest.raises(errors.ChannelInvalidError):
+            await client(functions.channels.GetChannelsRequest([types.InputChannel(1, 0)]))
+        with pytest.raises(ValueError, match="Could not find the input entity"):
+            await client.get_messages(stranger["id"], ids=1)
+    assert in_channel.message == "in the channel"
+    assert in_private.message == "in private"

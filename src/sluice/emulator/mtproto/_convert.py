@@ -330,14 +330,23 @@ def resolve_input_peer(emu: Emulator, viewer_id: int, peer: Any) -> Chat | User:
     if isinstance(peer, types.InputPeerChannel | types.InputChannel):
         marked = -(_CHANNEL_BASE + int(peer.channel_id))
         chat = world.chats.get(marked)
-        if chat is None or peer.access_hash != access_hash(emu, viewer_id, marked):
+        if chat is None:
+            raise RpcError(400, "CHANNEL_INVALID")
+        # A bot may name a chat it is in with access_hash 0 (Telethon does, knowing only
+        # the id from a Bot API update); anyone else needs its own hash.
+        zero_ok = peer.access_hash == 0 and viewer_id in world.bots and is_member(chat, viewer_id)
+        if not zero_ok and peer.access_hash != access_hash(emu, viewer_id, marked):
             raise RpcError(400, "CHANNEL_INVALID")
         return chat
     if isinstance(peer, types.InputPeerUser | types.InputUser):
         user_id = int(peer.user_id)
         user = world.users.get(user_id) or (b.user if (b := world.bots.get(user_id)) else None)
+        # A bot may name a user who started it with access_hash 0, as above.
+        zero_ok = peer.access_hash == 0 and (viewer_id, user_id) in world.started
         if user is None or (
-            user_id != viewer_id and peer.access_hash != access_hash(emu, viewer_id, user_id)
+            user_id != viewer_id
+            and not zero_ok
+            and peer.access_hash != access_hash(emu, viewer_id, user_id)
         ):
             raise RpcError(400, "PEER_ID_INVALID")
         return user
