@@ -9,8 +9,10 @@ Telethon's ``utils.get_peer_id`` agree.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
+import inspect
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "chat_tl",
     "document_hash",
     "file_reference",
+    "fit",
     "marked_id",
     "media_tl",
     "message_tl",
@@ -39,6 +42,19 @@ __all__ = [
 ]
 
 _CHANNEL_BASE = 1_000_000_000_000
+
+
+@functools.cache
+def _fields(cls: type) -> frozenset[str]:
+    return frozenset(inspect.signature(cls.__init__).parameters) - {"self"}
+
+
+def fit(cls: type, **fields: Any) -> Any:
+    """``cls(**fields)`` without the fields this Telethon's layer does not have (a field
+    newer than the installed Telethon, e.g. ``topics`` of ``messages.Messages``), so the
+    emulator serves the layer of whichever Telethon it runs with."""
+    known = _fields(cls)
+    return cls(**{name: value for name, value in fields.items() if name in known})
 
 
 def _tag(emu: Emulator, text: str) -> bytes:

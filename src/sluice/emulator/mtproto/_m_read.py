@@ -28,6 +28,7 @@ from sluice.emulator.mtproto._convert import (
     access_hash,
     channel_id,
     chat_tl,
+    fit,
     is_member,
     message_tl,
     peer_of,
@@ -185,8 +186,12 @@ async def get_messages(call: Call, request: Any) -> Any:
         found.append(best if best is not None else message_id)
     stored_only = [m for m in found if not isinstance(m, int)]
     users, chats = _related(call, stored_only, [])
-    return types.messages.Messages(
-        messages=_message_list(call, found), topics=[], chats=chats, users=users
+    return fit(
+        types.messages.Messages,
+        messages=_message_list(call, found),
+        topics=[],
+        chats=chats,
+        users=users,
     )
 
 
@@ -205,7 +210,8 @@ async def get_channel_messages(call: Call, request: Any) -> Any:
     found = _by_ids(call, (chat, 0), request.id)
     stored_only = [m for m in found if not isinstance(m, int)]
     users, chats = _related(call, stored_only, [chat])
-    return types.messages.ChannelMessages(
+    return fit(
+        types.messages.ChannelMessages,
         pts=call.mt.channel_pts.get(chat.id, 1),
         count=len(found),
         messages=_message_list(call, found),
@@ -271,7 +277,8 @@ async def get_history(call: Call, request: Any) -> Any:
     users, chats = _related(call, page, [chat])
     messages = [message_tl(call.emu, call.account_id, m) for m in page]
     if isinstance(chat, Chat) and is_channel(chat):
-        return types.messages.ChannelMessages(
+        return fit(
+            types.messages.ChannelMessages,
             pts=call.mt.channel_pts.get(chat.id, 1),
             count=len(log),
             messages=messages,
@@ -280,9 +287,14 @@ async def get_history(call: Call, request: Any) -> Any:
             users=users,
         )
     if len(page) == len(log):
-        return types.messages.Messages(messages=messages, topics=[], chats=chats, users=users)
-    return types.messages.MessagesSlice(
-        count=len(log), messages=messages, topics=[], chats=chats, users=users
+        return fit(types.messages.Messages, messages=messages, topics=[], chats=chats, users=users)
+    return fit(
+        types.messages.MessagesSlice,
+        count=len(log),
+        messages=messages,
+        topics=[],
+        chats=chats,
+        users=users,
     )
 
 
