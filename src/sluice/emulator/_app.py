@@ -31,6 +31,7 @@ from starlette.responses import (
 from sluice.emulator._core import DropConnection, Emulator
 from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._files import FileRecord
+from sluice.emulator._messages import USER_MAX_UPLOAD
 from sluice.emulator._params import Params
 from sluice.emulator._sim import Simulator
 from sluice.emulator._stt_dialects import endpoint_for
@@ -52,8 +53,6 @@ _SIM_MESSAGES = re.compile(r"^/_sim/chats/(-?\d+)/messages/?$")
 _SIM_FILE = re.compile(r"^/_sim/files/([A-Za-z0-9_-]+)/?$")
 # Room for multipart framing and the other fields around the largest file.
 _FORM_OVERHEAD = 1024 * 1024
-# What a Telegram user may send (2 GB; Premium accounts 4 GB, not emulated).
-USER_MAX_UPLOAD = 2000 * 1024 * 1024
 # A body without files (JSON, a url-encoded form), and a multipart field that is not a
 # file, is at most this: checked while it streams in, before it is decoded. Room for a
 # text far past any limit (a 2 MB text is answered "message is too long", as Telegram

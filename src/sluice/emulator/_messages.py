@@ -27,6 +27,8 @@ __all__ = ["caption_of", "media_fields", "media_object", "new_poll_id", "store_u
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_PHOTO = 10 * 1024 * 1024
+# What a Telegram user may send (2 GB; Premium accounts 4 GB, not emulated).
+USER_MAX_UPLOAD = 2000 * 1024 * 1024
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
@@ -422,8 +424,10 @@ async def store_upload(
     mime_type: str | None,
     file_name: str | None,
     duration: int,
+    max_size: int | None = None,
 ) -> FileRecord:
-    limit = MAX_PHOTO if kind == "photo" else emu.config.max_upload
+    """Store an upload; ``max_size`` (a bot's upload limit by default) caps all but photos."""
+    limit = MAX_PHOTO if kind == "photo" else max_size or emu.config.max_upload
     try:
         return await asyncio.to_thread(
             emu.files.add,

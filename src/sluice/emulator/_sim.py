@@ -21,7 +21,13 @@ from sluice.emulator._config import Faults
 from sluice.emulator._core import Emulator
 from sluice.emulator._errors import ApiError, bad_request
 from sluice.emulator._files import FileRecord
-from sluice.emulator._messages import MAX_CAPTION, MAX_TEXT, media_fields, store_upload
+from sluice.emulator._messages import (
+    MAX_CAPTION,
+    MAX_TEXT,
+    USER_MAX_UPLOAD,
+    media_fields,
+    store_upload,
+)
 from sluice.emulator._params import Params
 from sluice.emulator._text import detect_entities
 from sluice.emulator._world import SERVICE_KEYS, Chat, StoredMessage, User
@@ -299,6 +305,7 @@ class Simulator:
             mime_type=fp.text("mime_type"),
             file_name=fp.text("file_name"),
             duration=fp.integer("duration") or 0,
+            max_size=USER_MAX_UPLOAD,  # a user's limit, not the bot's
         )
 
     def for_bot(self, bot_id: int, stored: StoredMessage) -> dict[str, Any]:

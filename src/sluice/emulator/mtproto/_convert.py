@@ -46,7 +46,7 @@ _CHANNEL_BASE = 1_000_000_000_000
 
 @functools.cache
 def _fields(cls: type) -> frozenset[str]:
-    return frozenset(inspect.signature(cls.__init__).parameters) - {"self"}
+    return frozenset(inspect.signature(cls).parameters)
 
 
 def fit(cls: type, **fields: Any) -> Any:
