@@ -190,6 +190,7 @@ class TelethonPool:
         data_dir: str | os.PathLike[str],
         bot_token: str | BotToken | None = None,
         timeout: float | None = None,
+        dc: tuple[int, str, int] | None = None,
         **client_options: Any,
     ) -> TelethonPool:
         """One client per credential, not connected yet: ``await pool.connect()`` next.
@@ -199,6 +200,11 @@ class TelethonPool:
         not log in again (repeated logins earn long flood waits). ``bot_token``
         signs in the sessions that are not logged in yet. ``client_options`` go
         to every ``TelegramClient`` (``proxy=...``, ``device_model=...``).
+
+        ``dc`` is ``(dc_id, host, port)``: where a session that knows no data
+        centre yet first connects, instead of Telegram's own (Telegram's test
+        servers, or the sluice emulator). A session that knows its DC, saved or
+        migrated since, keeps it.
         """
         sessions_dir = Path(data_dir) / "sessions"
         clients = []
@@ -219,6 +225,8 @@ class TelethonPool:
             )
             if saved is None:
                 os.chmod(client.session.filename, 0o600)
+            if dc is not None and not client.session.server_address:
+                client.session.set_dc(*dc)
             clients.append(client)
         pool = cls(gate, clients, timeout=timeout)
         if bot_token is not None:
