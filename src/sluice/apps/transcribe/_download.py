@@ -7,7 +7,8 @@ answers ``getFile`` with an absolute path on its own disk: the file is read
 in place, never copied. Without one, files over 20 MB come through MTProto
 (:class:`MtprotoDownloader`): a Telethon client logged in as the bot fetches
 the message and streams its media to disk; the call goes through sluice's
-gate, so a flood wait moves it to a client of another account. Nothing is
+gate, so a flood wait moves it to a client of another account (or waits it
+out), and the next attempt resumes where the last one stopped. Nothing is
 held in memory whole.
 """
 
@@ -33,6 +34,7 @@ MB = 1024 * 1024
 CLOUD_LIMIT = 20 * MB
 LOCAL_LIMIT = 2000 * MB
 _BLOCK = MB
+_PART = 512 * 1024  # the largest upload.getFile part (MTProto)
 
 Progress = Callable[[float], Awaitable[None]]
 
@@ -59,18 +61,38 @@ class MtprotoDownloader:
     async def download(
         self, chat_id: int, message_id: int, dest: Path, *, progress: Progress | None = None
     ) -> tuple[Path, str]:
+        from telethon import errors  # type: ignore[import-untyped]  # the pool's clients'
+
+        done = 0  # bytes on disk: the next attempt (after a flood wait, on any client) goes on
+
         async def fetch(client: Any) -> Path:
-            message = await client.get_messages(chat_id, ids=message_id)
-            if message is None or message.media is None:
-                raise MediaError(dest, f"message {message_id} has no media this account can see")
-
-            async def moved(received: int, total: int) -> None:
-                if progress is not None and total:
-                    await progress(min(1.0, received / total))
-
-            # Restarted from zero on the next client if a flood wait moves the call.
-            await client.download_media(message, file=str(dest), progress_callback=moved)
-            return dest
+            nonlocal done
+            refreshed_at = -1
+            while True:
+                message = await client.get_messages(chat_id, ids=message_id)
+                if message is None or message.media is None:
+                    raise MediaError(
+                        dest, f"message {message_id} has no media this account can see"
+                    )
+                total = message.file.size if message.file is not None else None
+                try:
+                    with dest.open("r+b" if done else "wb") as out:
+                        out.seek(done)
+                        out.truncate()  # a part written only in half is fetched again
+                        # Whole parts from a multiple of the part size: Telegram's offset rules.
+                        parts = client.iter_download(message.media, offset=done, request_size=_PART)
+                        async for part in parts:
+                            await asyncio.to_thread(out.write, part)
+                            done += len(part)
+                            if progress is not None and total:
+                                await progress(min(1.0, done / total))
+                    return dest
+                except errors.FileReferenceExpiredError:
+                    # A long download outlived the message's file reference: the message
+                    # fetched again carries a fresh one (once per stretch of progress).
+                    if refreshed_at == done:
+                        raise
+                    refreshed_at = done
 
         path = await self.pool.call(
             fetch, chat_id=chat_id, accounts=self.accounts, method="download", limited=False
