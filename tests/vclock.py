@@ -67,3 +67,13 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def now() -> float:
     """The running loop's clock: give it to what must run on virtual time (``Gate(clock=now)``)."""
     return asyncio.get_running_loop().time()
+
+
+class ManualClock:
+    """A clock to inject where time is read (``clock=``), moved only by the test."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now

@@ -49,6 +49,7 @@ from sluice.emulator import Emulator, EmulatorConfig, EmulatorServer, Limits
 from sluice.emulator._errors import ApiError
 from sluice.emulator._params import Params
 from support import BOT_A, BOT_B, TOKEN_A, TOKEN_B, Sim
+from vclock import ManualClock
 
 WAIT = 10.0  # the bound on every wait for an update
 JPEG = b"\xff\xd8\xff\xe0 a tiny photo"
@@ -239,14 +240,6 @@ async def test_media_group_through_ptb(pbot: PBot, user_id: int, http: httpx.Asy
 # -- the flood model: an album is as many messages as it has items ------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _album(size: int) -> tuple[dict[str, Any], dict[str, UploadFile]]:
     media = [{"type": "photo", "media": f"attach://p{i}"} for i in range(size)]
     files = {f"p{i}": UploadFile(io.BytesIO(JPEG), filename=f"{i}.jpg") for i in range(size)}
@@ -259,7 +252,7 @@ async def _send_album(emu: Emulator, chat_id: int, size: int) -> Any:
 
 
 async def test_album_counts_its_items_against_the_limits() -> None:
-    clock = Clock()
+    clock = ManualClock()
     emu = Emulator(EmulatorConfig(seed=1), clock=clock)
     try:
         emu.world.bot_for_token(TOKEN_A)

@@ -42,6 +42,13 @@ _DIRS = {
     "animation": "animations",
     "sticker": "stickers",
 }
+_SIZES = {
+    "photo": (800, 600),
+    "video": (1280, 720),
+    "video_note": (384, 384),
+    "animation": (320, 240),
+    "sticker": (512, 512),
+}
 _SYNTHETIC_SIZES = {"video": (1280, 720), "video_note": (384, 384), "animation": (320, 240)}
 
 
@@ -124,33 +131,16 @@ class FileStore:
                     path.unlink(missing_ok=True)
                     raise ValueError("file is too big")
                 out.write(chunk)
-        digest = hmac.new(self._secret, f"u{internal_id}".encode(), hashlib.sha256).digest()
-        unique_id = "AgAD" + _b64(digest[:9])
-        file_path = str(path) if self.local else f"{_DIRS[kind]}/{name}"
-        width, height = {
-            "photo": (800, 600),
-            "video": (1280, 720),
-            "video_note": (384, 384),
-            "animation": (320, 240),
-            "sticker": (512, 512),
-        }.get(kind, (0, 0))
-        record = FileRecord(
-            internal_id=internal_id,
-            unique_id=unique_id,
-            kind=kind,
-            path=path,
-            size=size,
-            file_path=file_path,
+        return self._register(
+            internal_id,
+            kind,
+            path,
+            size,
+            _SIZES.get(kind, (0, 0)),
             mime_type=mime_type,
             file_name=file_name,
             duration=duration,
-            width=width,
-            height=height,
         )
-        self._records[internal_id] = record
-        self._by_unique[unique_id] = record
-        self._by_file_path[file_path] = record
-        return record
 
     def file_id(self, record: FileRecord, bot_id: int) -> str:
         """``record``'s file_id for ``bot_id``, which may then also download the file."""
@@ -199,10 +189,35 @@ class FileStore:
         extension = _EXTENSIONS[kind]
         name = f"synthetic_{internal_id}.{extension}"
         path = self.directory / "synthetic" / name
+        record = self._register(
+            internal_id,
+            kind,
+            path,
+            size,
+            _SYNTHETIC_SIZES.get(kind, (0, 0)),
+            mime_type=mime_type,
+            file_name=file_name,
+            duration=duration,
+        )
+        record.dc, record.seed = dc, seed
+        return record
+
+    def _register(
+        self,
+        internal_id: int,
+        kind: str,
+        path: Path,
+        size: int,
+        dimensions: tuple[int, int],
+        *,
+        mime_type: str | None,
+        file_name: str | None,
+        duration: int,
+    ) -> FileRecord:
+        """Give a stored file its ids and index it."""
         digest = hmac.new(self._secret, f"u{internal_id}".encode(), hashlib.sha256).digest()
         unique_id = "AgAD" + _b64(digest[:9])
-        file_path = str(path) if self.local else f"{_DIRS[kind]}/{name}"
-        width, height = _SYNTHETIC_SIZES.get(kind, (0, 0))
+        file_path = str(path) if self.local else f"{_DIRS[kind]}/{path.name}"
         record = FileRecord(
             internal_id=internal_id,
             unique_id=unique_id,
@@ -213,10 +228,8 @@ class FileStore:
             mime_type=mime_type,
             file_name=file_name,
             duration=duration,
-            width=width,
-            height=height,
-            dc=dc,
-            seed=seed,
+            width=dimensions[0],
+            height=dimensions[1],
         )
         self._records[internal_id] = record
         self._by_unique[unique_id] = record

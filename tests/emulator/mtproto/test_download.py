@@ -26,19 +26,10 @@ from sluice.emulator._config import Limits
 from sluice.emulator.mtproto._download_model import DownloadModel
 from sluice.emulator.mtproto._rpc import RpcError
 from support import BOT_A, TOKEN_A
+from vclock import ManualClock
 
 KIB = 1024
 MIB = 1024 * 1024
-
-
-class ManualClock:
-    """The emulator's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -17,27 +17,18 @@ from sluice.emulator import Emulator, EmulatorConfig, EmulatorServer, Limits, Ra
 from sluice.emulator._config import MtprotoConfig
 from sluice.emulator.mtproto._convert import access_hash
 from support import BOT_A, BOT_B, TOKEN_A, TOKEN_B
+from vclock import ManualClock
 
 PHONE = "+15550002"
 
 
-class Clock:
-    """The emulator's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def server(clock: Clock) -> AsyncIterator[EmulatorServer]:
+async def server(clock: ManualClock) -> AsyncIterator[EmulatorServer]:
     config = EmulatorConfig(
         seed=1, limits=Limits(group=Rate(3, 60.0)), mtproto=MtprotoConfig(peer_flood=2)
     )
@@ -103,7 +94,7 @@ async def test_one_flood_budget_per_bot_across_both_apis(
 
 
 async def test_slow_mode_answers_the_seconds_left(
-    server: EmulatorServer, sim: Sim, clock: Clock
+    server: EmulatorServer, sim: Sim, clock: ManualClock
 ) -> None:
     user = await sim.account(PHONE)
     chat = await sim.chat("supergroup", member_user_ids=[user["id"]])
