@@ -176,7 +176,7 @@ def _with_downloads(emu: Emulator, stats: dict[str, Any]) -> dict[str, Any]:
     """``/_sim/stats`` with the MTProto accounts' downloads, once there are any."""
     if emu.mtproto is None:
         return stats
-    from sluice.emulator.mtproto._download_model import downloads
+    from sluice.emulator.mtproto import downloads
 
     accounts = downloads(emu).to_json()
     return stats | {"mtproto": {"downloads": accounts}} if accounts else stats

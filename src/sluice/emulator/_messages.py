@@ -273,7 +273,7 @@ def _source(emu: Emulator, bot: Bot, p: Params, not_found: str) -> StoredMessage
     return stored
 
 
-_CONTENT_KEYS = (
+CONTENT_KEYS = (
     "text",
     "entities",
     "caption",
@@ -297,7 +297,7 @@ _CONTENT_KEYS = (
 def content_for(
     emu: Emulator, bot: Bot, stored: StoredMessage, *, copying: bool = False
 ) -> dict[str, Any]:
-    content = {k: copy.deepcopy(stored.api[k]) for k in _CONTENT_KEYS if k in stored.api}
+    content = {k: copy.deepcopy(stored.api[k]) for k in CONTENT_KEYS if k in stored.api}
     if stored.file is not None:
         content |= media_fields(emu, bot, stored.file)
     if "poll" in stored.api:

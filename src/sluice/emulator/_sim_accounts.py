@@ -50,8 +50,7 @@ async def register_app(sim: Simulator, p: Params, files: Mapping[str, UploadFile
 @sim_post("mtproto/code")
 async def login_code(sim: Simulator, p: Params, files: Mapping[str, UploadFile]) -> Any:
     """The code auth.sendCode last issued for ``phone`` (what the Telegram app would show)."""
-    from sluice.emulator.mtproto._m_signin import normal_phone
-    from sluice.emulator.mtproto._rpc import RpcError
+    from sluice.emulator.mtproto import RpcError, normal_phone
 
     mt = _mtproto(sim)
     raw = p.text("phone", empty_error="phone is required") or ""
@@ -68,7 +67,7 @@ async def login_code(sim: Simulator, p: Params, files: Mapping[str, UploadFile])
 @sim_post("mtproto/slow_mode")
 async def slow_mode(sim: Simulator, p: Params, files: Mapping[str, UploadFile]) -> Any:
     """A supergroup's slow mode: ``seconds`` between a member's messages (0: off)."""
-    from sluice.emulator.mtproto._m_send import set_slow_mode
+    from sluice.emulator.mtproto import set_slow_mode
 
     mt = _mtproto(sim)
     chat = sim.emu.world.resolve_chat(p.chat_id())

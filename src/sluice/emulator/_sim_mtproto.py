@@ -175,8 +175,7 @@ async def drop(sim: Simulator, p: Params, files: Mapping[str, UploadFile]) -> An
     with ``after_requests`` N, when it asks for a part after its next N upload.getFile
     requests (those are answered; the one after is not, and every connection of the
     account closes). The client must reconnect and ask again."""
-    from sluice.emulator.mtproto._download_model import downloads
-    from sluice.emulator.mtproto._m_files import drop_connections
+    from sluice.emulator.mtproto import downloads, drop_connections
 
     mt = _mtproto(sim)
     account_id = p.integer("account_id", empty_error="account_id is required")

@@ -26,7 +26,7 @@ from telethon.tl import functions, types  # type: ignore[import-untyped]
 from sluice.emulator._errors import ApiError
 from sluice.emulator._files import FileRecord
 from sluice.emulator._messages import (
-    _CONTENT_KEYS,
+    CONTENT_KEYS,
     MAX_CAPTION,
     MAX_TEXT,
     author_of,
@@ -463,7 +463,7 @@ async def forward_messages(call: Call, request: Any) -> Any:
     admit(call, place, len(ids))
     sent: list[tuple[int, StoredMessage]] = []
     for random_id, original in zip(random_ids, originals, strict=True):
-        body = {k: copy.deepcopy(original.api[k]) for k in _CONTENT_KEYS if k in original.api}
+        body = {k: copy.deepcopy(original.api[k]) for k in CONTENT_KEYS if k in original.api}
         for key in ("document", "audio", "voice", "video", "video_note", "photo", "animation"):
             body.pop(key, None)  # the file is described again for whoever sees the copy
         if not request.drop_author:
