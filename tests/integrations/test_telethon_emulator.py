@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 from telethon import TelegramClient, functions, types
-from telethon.crypto import rsa
 
-from mtproto_support import API_HASH, API_ID, mtproto_info, new_client
+from mtproto_support import API_HASH, API_ID, emulator_dc, new_client
 from sluice.accounts import MTProtoCredential
 from sluice.emulator import EmulatorConfig, EmulatorServer, MtprotoConfig, Rate, synthetic_bytes
 from sluice.gate import Gate
@@ -23,17 +22,6 @@ from support import BOT_A, BOT_B, TOKEN_A, TOKEN_B, Sim
 KIB = 1024
 MIB = 1024 * 1024
 BUDGET = 20  # upload.getFile requests an account may make per minute, in these tests
-
-
-async def emulator_dc(server: EmulatorServer, dc: int = 1) -> tuple[int, str, int]:
-    """The emulator's DC ``dc`` as ``TelethonPool.from_credentials(dc=...)`` takes it, its
-    RSA key trusted."""
-    info = await mtproto_info(server)
-    rsa.add_key(info["rsa_public_key_pem"], old=False)
-    # Telethon caches the DC list for the whole process; each test's emulator has its ports.
-    TelegramClient._config = None
-    address = next(d for d in info["dcs"] if d["id"] == dc)
-    return int(address["id"]), str(address["host"]), int(address["port"])
 
 
 def bot_logins(server: EmulatorServer, bot_id: int) -> int:

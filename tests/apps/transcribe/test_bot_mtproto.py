@@ -16,10 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telethon import TelegramClient  # type: ignore[import-untyped]
-from telethon.crypto import rsa  # type: ignore[import-untyped]
 
-from mtproto_support import API_HASH, API_ID, mtproto_info
+from mtproto_support import API_HASH, API_ID, emulator_dc
 from sluice.accounts import MTProtoCredential
 from sluice.apps.transcribe._download import MtprotoDownloader
 from sluice.emulator import (
@@ -56,16 +54,12 @@ def emulator_config() -> EmulatorConfig:
 @pytest.fixture
 async def pool(server: EmulatorServer, tmp_path: Path) -> AsyncIterator[TelethonPool]:
     """A pool of one client logged in as the bot, over the emulator's MTProto side."""
-    info = await mtproto_info(server)
-    rsa.add_key(info["rsa_public_key_pem"], old=False)
-    TelegramClient._config = None  # Telethon's DC list cache: each emulator has its ports
-    dc = next(d for d in info["dcs"] if d["id"] == 1)
     telethon = TelethonPool.from_credentials(
         Gate(),
         [MTProtoCredential(API_ID, API_HASH)],
         data_dir=tmp_path / "mtproto",
         bot_token=TOKEN_A,
-        dc=(dc["id"], dc["host"], dc["port"]),
+        dc=await emulator_dc(server),
     )
     try:
         await telethon.connect()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from telethon import TelegramClient, errors, functions, types
 
-from mtproto_support import signed_in_bot
+from mtproto_support import admin_channel, signed_in_bot
 from sluice.emulator import (
     Emulator,
     EmulatorConfig,
@@ -50,24 +50,12 @@ async def server(
         yield srv
 
 
-async def _channel(sim: Sim, username: str = "files") -> int:
-    owner = await sim.user("Owner")
-    chat = await sim.chat(
-        "channel",
-        title="Files",
-        username=username,
-        admin_bot_ids=[BOT_A],
-        owner_user_id=owner["id"],
-    )
-    return int(chat["id"])
-
-
 async def _posted(
     client: TelegramClient, sim: Sim, size: int, seed: int, **extra: Any
 ) -> tuple[Any, dict[str, Any]]:
     """A synthetic file posted in a channel the bot administers: its message as the bot
     reads it, and the file's description."""
-    channel_id = await _channel(sim)
+    channel_id, _ = await admin_channel(sim, title="Files", username="files")
     posted = await sim.synthetic(channel_id, size, seed=seed, file_name="blob.bin", **extra)
     channel = await client.get_entity("files")
     message = await client.get_messages(channel, ids=posted["message"]["message_id"])
@@ -352,7 +340,7 @@ async def test_the_bot_api_serves_a_small_synthetic_file_and_refuses_a_big_one(
 async def test_synthetic_files_are_checked(server: EmulatorServer, sim: Sim) -> None:
     from sluice.emulator._client import EmulatorError
 
-    channel_id = await _channel(sim)
+    channel_id, _ = await admin_channel(sim, title="Files", username="files")
     for bad in (
         {"size": 0},
         {"size": 4 * 1024**3 + 1},

@@ -7,7 +7,7 @@ import pytest
 from telethon import errors, functions, types, utils
 
 from mtproto_accounts import signed_in_user
-from mtproto_support import signed_in_bot
+from mtproto_support import admin_channel, signed_in_bot
 from sluice.emulator import EmulatorServer, Sim
 from sluice.emulator.mtproto._convert import access_hash
 from support import BOT_A, TOKEN_A
@@ -15,24 +15,10 @@ from support import BOT_A, TOKEN_A
 PHONE = "+15550002"
 
 
-async def _channel(sim: Sim, username: str | None = "news", **extra: object) -> tuple[int, int]:
-    """A channel the bot administers: its id and its owner's."""
-    owner = await sim.user("Owner")
-    chat = await sim.chat(
-        "channel",
-        title="News",
-        username=username,
-        admin_bot_ids=[BOT_A],
-        owner_user_id=owner["id"],
-        **extra,
-    )
-    return int(chat["id"]), int(owner["id"])
-
-
 async def test_get_entity_of_a_channel_by_username_then_by_id(
     server: EmulatorServer, sim: Sim
 ) -> None:
-    channel_id, _ = await _channel(sim)
+    channel_id, _ = await admin_channel(sim)
     async with signed_in_bot(server, TOKEN_A) as client:
         channel = await client.get_entity("news")
         assert isinstance(channel, types.Channel)
@@ -64,7 +50,7 @@ async def test_resolving_usernames_that_name_nobody(server: EmulatorServer, sim:
 
 
 async def test_channel_messages_by_id(server: EmulatorServer, sim: Sim) -> None:
-    channel_id, owner = await _channel(sim)
+    channel_id, owner = await admin_channel(sim)
     for text in ("one", "two", "three"):
         await sim.send(channel_id, text, from_user_id=owner)
     async with signed_in_bot(server, TOKEN_A) as client:
@@ -80,7 +66,7 @@ async def test_channel_messages_by_id(server: EmulatorServer, sim: Sim) -> None:
 async def test_a_bot_removed_from_a_channel_can_no_longer_read_it(
     server: EmulatorServer, sim: Sim
 ) -> None:
-    channel_id, owner = await _channel(sim)
+    channel_id, owner = await admin_channel(sim)
     await sim.send(channel_id, "before", from_user_id=owner)
     async with signed_in_bot(server, TOKEN_A) as client:
         channel = await client.get_entity("news")
@@ -182,7 +168,7 @@ async def test_a_user_account_reads_public_channels_but_not_private_ones_it_left
     server: EmulatorServer, sim: Sim
 ) -> None:
     account = await sim.account(PHONE, "Reader")
-    channel_id, owner = await _channel(sim, "public_news")
+    channel_id, owner = await admin_channel(sim, username="public_news")
     await sim.send(channel_id, "for everyone", from_user_id=owner)
     secret = await sim.chat(
         "supergroup", title="Secret", member_user_ids=[account["id"]], owner_user_id=owner
@@ -209,7 +195,7 @@ async def test_a_fresh_bot_session_reads_by_the_ids_the_bot_api_gave_it(
 ) -> None:
     # A bot knows chats by their Bot API ids only; Telethon asks with access_hash 0, which
     # Telegram accepts from a bot for chats it is in and users who started it.
-    channel_id, owner = await _channel(sim, username=None)
+    channel_id, owner = await admin_channel(sim, username=None)
     post = await sim.send(channel_id, "in the channel", from_user_id=owner)
     user = await sim.started_user(BOT_A)
     said = await sim.send(user["id"], "in private")
