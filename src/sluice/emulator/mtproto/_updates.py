@@ -208,25 +208,16 @@ def account_difference(emu: Emulator, mt: MtprotoWorld, viewer: int, pts: int) -
     events = [e for e in box.log if e[0] > pts]
     chunk = events[:_DIFFERENCE_SLICE]
     new_messages, other = _split(emu, viewer, chunk)
-    users = _users(emu, viewer, chunk)
-    chats = _chats(emu, viewer, chunk)
+    fields = {
+        "new_messages": new_messages,
+        "new_encrypted_messages": [],
+        "other_updates": other,
+        "chats": _chats(emu, viewer, chunk),
+        "users": _users(emu, viewer, chunk),
+    }
     if len(events) > len(chunk):
-        return types.updates.DifferenceSlice(
-            new_messages=new_messages,
-            new_encrypted_messages=[],
-            other_updates=other,
-            chats=chats,
-            users=users,
-            intermediate_state=_state(chunk[-1][0]),
-        )
-    return types.updates.Difference(
-        new_messages=new_messages,
-        new_encrypted_messages=[],
-        other_updates=other,
-        chats=chats,
-        users=users,
-        state=_state(box.pts),
-    )
+        return types.updates.DifferenceSlice(**fields, intermediate_state=_state(chunk[-1][0]))
+    return types.updates.Difference(**fields, state=_state(box.pts))
 
 
 def _split(emu: Emulator, viewer: int, events: list[Event]) -> tuple[list[Any], list[Any]]:
