@@ -15,6 +15,8 @@ __all__ = [
     "broadcast_recipients_table",
     "broadcasts_table",
     "cache_entries_table",
+    "filelink_files_table",
+    "filelink_links_table",
     "job_workers_table",
     "jobs_table",
     "metadata",
@@ -138,4 +140,42 @@ broadcast_recipients_table = sa.Table(
     sa.Column("sent_at", sa.Float, nullable=True),
     # Resuming after a crash starts from the first recipient with no outcome.
     sa.Index(None, "broadcast_id", "outcome", "position"),
+)
+
+# The file-to-link bot: one row per file kept in its storage channel (one per
+# file_unique_id), and one link per owner of it.
+filelink_files_table = sa.Table(
+    "filelink_files",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("unique_id", sa.String, nullable=False, unique=True),  # Telegram's file_unique_id
+    sa.Column("file_id", sa.String, nullable=False),  # of the stored copy, for the Bot API
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("mime", sa.String, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),  # the storage channel
+    sa.Column("message_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,  # a link signed for a deleted id never serves another file
+)
+
+filelink_links_table = sa.Table(
+    "filelink_links",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column(
+        "file_id",
+        _SERIAL,
+        sa.ForeignKey("filelink_files.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("owner_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String, nullable=False),  # the name the owner sent it under
+    sa.Column("epoch", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("file_id", "owner_id"),
+    sa.Index(None, "owner_id", "revoked", "id"),  # /files: an owner's links, newest first
+    sqlite_autoincrement=True,
 )
