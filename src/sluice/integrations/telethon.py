@@ -180,6 +180,7 @@ class TelethonPool:
         self._by_account: dict[int, list[TelegramClient]] = {}
         self._turn: dict[int, int] = {}
         self._bot_token: BotToken | None = None
+        self._tokens: dict[int, BotToken] = {}  # client index -> the bot token it signs in with
 
     @classmethod
     def from_credentials(
@@ -233,6 +234,47 @@ class TelethonPool:
             pool._bot_token = _bot_token(bot_token)
         return pool
 
+    @classmethod
+    def for_bots(
+        cls,
+        gate: Gate,
+        credential: MTProtoCredential,
+        bot_tokens: Sequence[str | BotToken],
+        *,
+        data_dir: str | os.PathLike[str],
+        timeout: float | None = None,
+        dc: tuple[int, str, int] | None = None,
+        **client_options: Any,
+    ) -> TelethonPool:
+        """One client per bot, all through one app's api_id/api_hash: a pool of
+        several bots (``await pool.connect()`` next).
+
+        Each bot keeps its session in ``<data_dir>/sessions/bot-<bot id>.session``,
+        so a restart signs no bot in again. ``dc`` and ``client_options`` as in
+        :meth:`from_credentials`.
+        """
+        tokens = [_bot_token(token) for token in bot_tokens]
+        if not tokens:
+            raise ConfigError("a pool of bots needs at least one bot token")
+        sessions_dir = Path(data_dir) / "sessions"
+        sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        clients = []
+        for token in tokens:
+            client = TelegramClient(
+                str(sessions_dir / f"bot-{token.bot_id}.session"),
+                credential.api_id,
+                credential.reveal_api_hash(),
+                flood_sleep_threshold=0,
+                **client_options,
+            )
+            os.chmod(client.session.filename, 0o600)  # it holds the bot's login key
+            if dc is not None and not client.session.server_address:
+                client.session.set_dc(*dc)
+            clients.append(client)
+        pool = cls(gate, clients, timeout=timeout)
+        pool._tokens = dict(enumerate(tokens))
+        return pool
+
     def __repr__(self) -> str:
         return f"TelethonPool(clients={len(self._clients)}, accounts={self.accounts})"
 
@@ -249,25 +291,45 @@ class TelethonPool:
         """The clients that currently serve ``account_id``, in the order calls take turns."""
         return list(self._by_account.get(account_id, ()))
 
-    async def connect(self, bot_token: str | BotToken | None = None) -> None:
-        """Connect every client, sign in those not logged in with ``bot_token``, then :meth:`start`.
+    async def connect(
+        self, bot_token: str | BotToken | None = None, *, keep_going: bool = False
+    ) -> dict[int, BaseException]:
+        """Connect every client, sign in those not logged in with their bot token, then
+        :meth:`start`.
 
-        Without a bot token (here or given to :meth:`from_credentials`), every
-        session must be logged in already, else :class:`~sluice.ConfigError`.
+        A client's token is the one :meth:`for_bots` gave it, else ``bot_token``
+        (here or given to :meth:`from_credentials`); without one, every session
+        must be logged in already, else :class:`~sluice.ConfigError`. Clients sign
+        in one at a time: a burst of logins is what earns long flood waits.
+        ``keep_going``: a client that fails (a flood wait on its login, a refused
+        token, no network) is left out instead of failing the pool; the failures
+        are returned by client index, and at least one client must succeed.
         """
-        token = _bot_token(bot_token) if bot_token is not None else self._bot_token
+        default = _bot_token(bot_token) if bot_token is not None else self._bot_token
+        failed: dict[int, BaseException] = {}
         for index, client in enumerate(self._clients):
-            await client.connect()
-            if await client.is_user_authorized():
-                continue
-            if token is None:
-                raise ConfigError(
-                    f"client {index} of the pool is not logged in: give a bot token, or log "
-                    "its session in once (the session keeps the login)"
-                )
-            # One at a time: a burst of logins is what earns the long flood waits.
-            await client.sign_in(bot_token=token.reveal())
+            token = self._tokens.get(index, default)
+            try:
+                await client.connect()
+                if await client.is_user_authorized():
+                    continue
+                if token is None:
+                    raise ConfigError(
+                        f"client {index} of the pool is not logged in: give a bot token, or "
+                        "log its session in once (the session keeps the login)"
+                    )
+                await client.sign_in(bot_token=token.reveal())
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                failed[index] = exc
+                await client.disconnect()
+        if failed:
+            self._clients = [c for i, c in enumerate(self._clients) if i not in failed]
+            if not self._clients:
+                raise ConfigError("no client of the pool could connect and sign in")
         await self.start()
+        return failed
 
     async def start(self) -> None:
         """Learn each client's account and register the accounts with the gate.
