@@ -112,7 +112,7 @@ def test_every_extra_named_in_the_code_exists() -> None:
     assert named <= set(extras), named - set(extras)
     for extra in ("cli", "aiogram", "ptb", "telethon", "emulator", "jobs", "redis", "postgres"):
         assert extra in extras
-    for extra in ("transcribe", "worker", "demo", "bench", "all", "test"):
+    for extra in ("transcribe", "filelink", "worker", "demo", "bench", "all", "test"):
         assert extra in extras
 
 
@@ -125,5 +125,5 @@ def test_the_readme_installs_with_the_constraints() -> None:
         assert f"'.[{extra}]'" in command
         assert runs in command
     pins = (ROOT / "constraints.txt").read_text()
-    for tool in ("ruff", "mypy", "pytest", "pytest-asyncio", "hypothesis"):
+    for tool in ("ruff", "mypy", "pytest", "pytest-asyncio", "hypothesis", "playwright"):
         assert f"\n{tool}==" in pins
