@@ -51,6 +51,8 @@ class FilelinkSettings(ExplicitSettings):
     # Where a pool session that knows no data centre yet connects: "2,127.0.0.1,4430"
     # (the emulator, Telegram's test servers); Telegram's own when unset.
     mtproto_dc: tuple[int, str, int] | None = Field(default=None, validation_alias="MTPROTO_DC")
+    # A PEM file of one more server key to trust (the emulator's; Telegram's are built in).
+    mtproto_public_key: Path | None = Field(default=None, validation_alias="MTPROTO_PUBLIC_KEY")
 
     @field_validator("link_secret")
     @classmethod
@@ -106,6 +108,13 @@ class FilelinkSettings(ExplicitSettings):
             raise ValueError("is not a data centre: expected <dc id>,<host>,<port>")
         return (int(match[1]), match[2], int(match[3]))
 
+    @field_validator("mtproto_public_key")
+    @classmethod
+    def _public_key(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("is not a file: expected the path of a PEM public key")
+        return value
+
     @model_validator(mode="after")
     def _channels_differ(self) -> FilelinkSettings:
         if self.auth_channel is not None and self.auth_channel == self.storage_channel:
@@ -126,6 +135,7 @@ def load_filelink_settings(
         problems.append(f"{' and '.join(given)} name different channels: set only STORAGE_CHANNEL")
     elif given:
         values["STORAGE_CHANNEL"] = values[given[0]]
+    storage_name = given[0] if given else "STORAGE_CHANNEL"
     fields: dict[str, Any] = {
         alias: values[alias]
         for field in FilelinkSettings.model_fields.values()
@@ -137,6 +147,7 @@ def load_filelink_settings(
     except ValidationError as error:
         for detail in error.errors(include_url=False, include_input=False):
             name = ".".join(str(part) for part in detail["loc"]) or "settings"
+            name = storage_name if name == "STORAGE_CHANNEL" else name
             reason = detail.get("ctx", {}).get("error")
             if detail["type"] == "missing":
                 problems.append(f"{name} is not set: {_NEEDED.get(name, 'it is required')}")
