@@ -243,6 +243,8 @@ def test_other_settings_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert settings.redis_url == "redis://localhost:6379/2"
     assert settings.database_url == "postgresql+asyncpg://bot@db/sluice"
     assert settings.api_server == "http://localhost:8081"
+    assert settings.api_local  # a local Bot API server runs with --local unless told
+    assert not load(TELEGRAM_API_LOCAL="false").api_local
     assert settings.owner_ids == (12345, 67890)
     assert (
         load(SLUICE_DATABASE_URL="sqlite+aiosqlite:///x.db").database_url

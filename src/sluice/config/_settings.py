@@ -95,6 +95,9 @@ class Settings(ExplicitSettings):
         redis_url: ``SLUICE_REDIS_URL``, for sharing limits, ledger and jobs.
         database_url: ``SLUICE_DATABASE_URL``; SQLite in ``data_dir`` when unset.
         api_server: ``TELEGRAM_API_SERVER``, base URL of a local Bot API server.
+        api_local: ``TELEGRAM_API_LOCAL``: whether that server runs with ``--local``
+            (files up to 2 GB, handed out as paths on its disk); true by default,
+            false for one that hands files out as downloads (the emulator's default).
         owner_ids: ``SLUICE_OWNER_IDS``, comma-separated Telegram user ids.
 
     Printing it hides every secret, including a password in a URL.
@@ -117,6 +120,7 @@ class Settings(ExplicitSettings):
     redis_url: str | None = Field(default=None, validation_alias="SLUICE_REDIS_URL")
     database_url: str | None = Field(default=None, validation_alias="SLUICE_DATABASE_URL")
     api_server: str | None = Field(default=None, validation_alias="TELEGRAM_API_SERVER")
+    api_local: bool = Field(default=True, validation_alias="TELEGRAM_API_LOCAL")
     owner_ids: tuple[int, ...] = Field(default=(), validation_alias="SLUICE_OWNER_IDS")
 
     @field_validator("data_dir")

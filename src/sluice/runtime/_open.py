@@ -76,7 +76,8 @@ def aiogram_session(
     settings: Settings, gate: Gate, *, api_local: bool | None = None
 ) -> AiohttpSession:
     """An aiogram session whose every send goes through ``gate``, to Telegram or to
-    ``TELEGRAM_API_SERVER`` (in ``--local`` mode unless ``api_local`` says otherwise)."""
+    ``TELEGRAM_API_SERVER`` (in ``--local`` mode unless ``api_local`` or
+    ``TELEGRAM_API_LOCAL`` say otherwise)."""
     try:
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
@@ -85,7 +86,7 @@ def aiogram_session(
     from sluice.integrations.aiogram import GateMiddleware
 
     if settings.api_server:
-        local = True if api_local is None else api_local
+        local = settings.api_local if api_local is None else api_local
         api = TelegramAPIServer.from_base(settings.api_server, is_local=local)
     else:
         api = TelegramAPIServer.from_base(TELEGRAM)
