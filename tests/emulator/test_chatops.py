@@ -17,6 +17,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     Message,
     MessageOriginChannel,
     MessageOriginChat,
@@ -738,3 +740,29 @@ async def test_simulated_context_is_refused_as_telegram_would(
         sim.react(user_id, sent.message_id, ["👍", "👎", "🔥", "🎉"])
     )
     assert thread > 0
+
+
+async def test_a_channel_admin_edits_the_markup_of_another_admins_post(
+    bot: Bot, sim: Sim, server: EmulatorServer
+) -> None:
+    owner = await sim.user("Owner")
+    channel = await sim.chat("channel", admin_bot_ids=[BOT_A], owner_user_id=owner["id"])
+    post = await sim.send(channel["id"], "new episode", from_user_id=owner["id"])
+    buttons = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Download", url="https://example.com/x")]]
+    )
+    edited = await bot.edit_message_reply_markup(
+        chat_id=channel["id"], message_id=post["message_id"], reply_markup=buttons
+    )
+    assert isinstance(edited, Message)
+    assert edited.reply_markup is not None
+    (button,) = edited.reply_markup.inline_keyboard[0]
+    assert (button.text, button.url) == ("Download", "https://example.com/x")
+    # Without the right to edit messages, another's post stays as it is.
+    server.emulator.world.chats[channel["id"]].admins[BOT_A] = ChatAdmin(
+        rights={"can_post_messages": True, "can_edit_messages": False}
+    )
+    with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+        await bot.edit_message_reply_markup(
+            chat_id=channel["id"], message_id=post["message_id"], reply_markup=None
+        )

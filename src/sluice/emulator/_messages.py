@@ -164,9 +164,18 @@ def edit_target(emu: Emulator, bot: Bot, p: Params) -> tuple[Chat | User, Stored
     stored = emu.world.find_message(chat, bot.id, message_id)
     if stored is None:
         raise bad_request("message to edit not found")
-    if stored.sender_id != bot.id:
+    if stored.sender_id != bot.id and not _edits_others(bot, chat):
         raise bad_request("message can't be edited")
     return chat, stored
+
+
+def _edits_others(bot: Bot, chat: Chat | User) -> bool:
+    """A channel's admin with the right to edit messages edits any post of the channel
+    (a file-to-link bot adds buttons to its admins' posts that way)."""
+    if not isinstance(chat, Chat) or chat.type != "channel" or bot.id not in chat.admin_bot_ids:
+        return False
+    admin = chat.admins.get(bot.id)  # an admin bot without a ChatAdmin has every right
+    return admin is None or bool(admin.rights.get("can_edit_messages"))
 
 
 def apply_edit(
