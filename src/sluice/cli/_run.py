@@ -121,3 +121,26 @@ def worker(
             await running.run(concurrency=concurrency)
 
     _run(main())
+
+
+@run_app.command()
+def filelink(verbose: Verbose = False) -> None:
+    """The file-to-link bot: any Telegram file as a signed, seekable link.
+
+    Reads the bot tokens (BOT_TOKEN, MULTITOKEN1..N), TELEGRAM_API_ID/_HASH,
+    SLUICE_*, and LINK_SECRET, STORAGE_CHANNEL, PUBLIC_URL, HOST, PORT, ... from
+    the environment and .env (docs/filelink.md); runs until Ctrl-C.
+    """
+    try:
+        from sluice.apps.filelink import load_filelink_settings, run_filelink
+    except ImportError as error:
+        raise missing_extra("sluice run filelink", "filelink", error) from None
+
+    configure_logging(verbose)
+    problems: list[str] = []
+    settings = _settings(None, problems)
+    _needs_token(settings, problems)
+    own = _collect(load_filelink_settings, problems)
+    if problems or settings is None or own is None:
+        raise ConfigError("\n".join(problems))
+    _run(run_filelink(settings, own))

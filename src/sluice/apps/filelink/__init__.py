@@ -10,11 +10,14 @@ try:  # the extra this module needs, named if it is missing
     import aiogram  # noqa: F401
     import sqlalchemy  # noqa: F401
     import starlette  # noqa: F401
-    import telethon  # noqa: F401
+    import telethon  # type: ignore[import-untyped]  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as error:
     raise _extras.missing_extra("the file-to-link bot", "filelink", error) from None
 
+from sluice.apps.filelink._app import FilelinkApp, StorageReport, open_filelink, run_filelink
+from sluice.apps.filelink._bot import FilelinkBot
+from sluice.apps.filelink._botapi import BotApiSource
 from sluice.apps.filelink._engine import MtprotoSource, StreamFailed, plan
 from sluice.apps.filelink._http import create_http_app
 from sluice.apps.filelink._intake import Intake, Media, media_of
@@ -24,7 +27,10 @@ from sluice.apps.filelink._records import Records
 from sluice.apps.filelink._settings import FilelinkSettings, load_filelink_settings
 
 __all__ = [
+    "BotApiSource",
     "ByteSource",
+    "FilelinkApp",
+    "FilelinkBot",
     "FilelinkSettings",
     "Intake",
     "Link",
@@ -36,10 +42,13 @@ __all__ = [
     "MtprotoSource",
     "Records",
     "Resolver",
+    "StorageReport",
     "StoredFile",
     "StreamFailed",
     "create_http_app",
     "load_filelink_settings",
     "media_of",
+    "open_filelink",
     "plan",
+    "run_filelink",
 ]
