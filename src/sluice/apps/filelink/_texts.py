@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from sluice.apps._texts import pick, ui_language
+
 __all__ = ["LANGUAGES", "human_size", "t", "ui_language"]
 
 LANGUAGES: Final = ("en", "id")
@@ -256,16 +258,9 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
 }
 
 
-def ui_language(code: str | None) -> str:
-    """``id`` for Indonesian (``id``, ``id-ID``, the old ``in``), else ``en``."""
-    base = (code or "").lower().replace("_", "-").split("-")[0]
-    return "id" if base in ("id", "in") else "en"
-
-
 def t(language: str, key: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when missing), filled with ``values``."""
-    texts = _TEXTS[key]
-    return texts.get(language, texts["en"]).format(**values)
+    return pick(_TEXTS, language, key, **values)
 
 
 def human_size(size: int) -> str:
