@@ -37,17 +37,15 @@ from sluice.apps.filelink._intake import Intake, Media, media_of
 from sluice.apps.filelink._links import Links
 from sluice.apps.filelink._model import Link, LinkRefused
 from sluice.apps.filelink._records import Records
+from sluice.apps.filelink._reports import BroadcastReports, bot_line
 from sluice.apps.filelink._texts import human_size, t, ui_language
-from sluice.broadcasts import BroadcastStatus, DurableBroadcasts, Outcome
-from sluice.broadcasts.aiogram import status_message
-from sluice.jobs import JobContext, JobPolicy
+from sluice.broadcasts import DurableBroadcasts
 from sluice.store import Users, users_table
 
-__all__ = ["REPORT_KIND", "FilelinkBot"]
+__all__ = ["FilelinkBot"]
 
 log = logging.getLogger("sluice.apps.filelink")
 
-REPORT_KIND = "filelink.broadcast_report"
 _MEDIA = F.document | F.video | F.audio | F.voice | F.photo | F.animation | F.video_note
 # Callback data (at most 31 bytes of Telegram's 64): a page of /files, a link's URLs,
 # deleting a link (and the page to show after), revoking every link or not.
@@ -83,7 +81,7 @@ class FilelinkBot:
         records, links, intake, users: the files, their links, the storage channel
             and the users table.
         broadcasts: runs /broadcast; None leaves it off. Its queue also runs the
-            job that edits the status message (kind :data:`REPORT_KIND`).
+            job that edits the status message (:class:`._reports.BroadcastReports`).
         owner_ids: who may use /botstats, /ban, /unban and /broadcast.
         auth_channel: a channel whose admins' posts get link buttons.
         max_size: the largest file taken, in bytes (what the byte source can fetch).
@@ -129,14 +127,12 @@ class FilelinkBot:
         self.stats = stats
         self.request_timeout = request_timeout
         self.page_size = page_size
-        self.report_every = report_every
         self.clock = clock
         self._requests: dict[int, _Request] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        if broadcasts is not None:
-            # A broadcast may run for days; its report follows it as long.
-            policy = JobPolicy(timeout=7 * 24 * 3600.0, max_attempts=50)
-            broadcasts.queue.register(REPORT_KIND, self._report, policy)
+        self.reports = (
+            None if broadcasts is None else BroadcastReports(bot, broadcasts, every=report_every)
+        )
         self.router = self._build_router()
 
     def _build_router(self) -> Router:
@@ -521,7 +517,7 @@ class FilelinkBot:
         if self.stats is None:
             lines.append(t(ui, "botstats_botapi"))
         else:
-            lines.extend(_bot_line(ui, entry) for entry in self.stats())
+            lines.extend(bot_line(ui, entry) for entry in self.stats())
         await message.answer("\n".join(lines))
 
     async def on_ban(self, message: Message, command: CommandObject) -> None:
@@ -558,12 +554,8 @@ class FilelinkBot:
             "message_id": source.message_id,
         }
         created = await self.broadcasts.create(self.bot.id, recipients, copy)
-        await self.broadcasts.queue.enqueue(
-            REPORT_KIND,
-            {"broadcast_id": created.id, "chat_id": status.chat.id, "message_id": status.message_id,
-             "ui": ui},
-            dedupe_key=f"{REPORT_KIND}:{created.id}",
-        )  # fmt: skip
+        assert self.reports is not None
+        await self.reports.follow(created.id, status, ui)
 
     async def _recipients(self) -> list[int]:
         """Every user who wrote to the bot and is not banned (channels are not users)."""
@@ -573,62 +565,6 @@ class FilelinkBot:
                 sa.select(c.id).where(c.banned.is_(False), c.id > 0).order_by(c.id)
             )
             return [int(user_id) for user_id in rows.scalars()]
-
-    async def _report(self, ctx: JobContext) -> dict[str, int]:
-        """Keep a broadcast's status message up to date, and end it with the report."""
-        assert self.broadcasts is not None
-        p = ctx.payload
-        broadcast_id, ui = int(p["broadcast_id"]), str(p["ui"])
-        status = status_message(self.bot, int(p["chat_id"]), int(p["message_id"]))
-        job_id = (await self.broadcasts.status(broadcast_id)).job_id
-        try:
-            while True:
-                # The job's state first: a job that ended had recorded every outcome.
-                ended = (
-                    job_id is not None
-                    and (await self.broadcasts.queue.status(job_id)).state.finished
-                )
-                now = await self.broadcasts.status(broadcast_id)
-                if now.finished or ended:
-                    key = "broadcast_done" if now.finished else "broadcast_stopped"
-                    status.update(t(ui, key, **_tally(now)))
-                    return _tally(now)
-                status.update(t(ui, "broadcast_progress", **_tally(now)))
-                await asyncio.sleep(self.report_every)
-        finally:
-            try:
-                await status.close()
-            except Exception:  # a courtesy (the owner may have deleted it): never fatal
-                log.warning("could not edit a broadcast's status message", exc_info=True)
-
-
-def _tally(status: BroadcastStatus) -> dict[str, int]:
-    counts = status.counts
-    delivered = counts.get(Outcome.DELIVERED, 0)
-    blocked = counts.get(Outcome.BLOCKED, 0)
-    done = status.total - status.pending
-    return {
-        "total": status.total, "done": done, "delivered": delivered, "blocked": blocked,
-        "failed": done - delivered - blocked,
-    }  # fmt: skip
-
-
-def _bot_line(ui: str, entry: dict[str, object]) -> str:
-    """One bot of the pool, from ``MtprotoSource.describe()``."""
-    blocked_for = float(str(entry.get("blocked_for", 0.0)))
-    if entry.get("can_read_storage") is False:
-        health = t(ui, "health_storage", reason=entry.get("reason") or "?")
-    elif entry.get("paused"):
-        health = t(ui, "health_paused")
-    elif blocked_for > 0:
-        health = t(ui, "health_flood", seconds=f"{blocked_for:.0f}")
-    else:
-        health = t(ui, "health_ok")
-    return t(
-        ui, "botstats_bot", account=entry.get("account_id"), streams=entry.get("in_flight", 0),
-        served=human_size(int(str(entry.get("bytes", 0)))), floods=entry.get("floods", 0),
-        failures=entry.get("failures", 0), health=health,
-    )  # fmt: skip
 
 
 def _button(text: str, data: str) -> InlineKeyboardButton:
