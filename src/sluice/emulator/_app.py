@@ -173,13 +173,16 @@ def _synthetic_response(record: FileRecord, media_type: str) -> Response:
 
 
 def _with_downloads(emu: Emulator, stats: dict[str, Any]) -> dict[str, Any]:
-    """``/_sim/stats`` with the MTProto accounts' downloads, once there are any."""
+    """``/_sim/stats`` with the MTProto accounts' downloads and calls, once there are any."""
     if emu.mtproto is None:
         return stats
     from sluice.emulator.mtproto import downloads
 
     accounts = downloads(emu).to_json()
-    return stats | {"mtproto": {"downloads": accounts}} if accounts else stats
+    calls = emu.mtproto.calls_json()
+    if not (accounts or calls):
+        return stats
+    return stats | {"mtproto": {"downloads": accounts, "calls": calls}}
 
 
 def create_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:

@@ -551,6 +551,22 @@ class Sim:
         result: dict[str, Any] = await self.post("mtproto/drop", **body)
         return result
 
+    async def flood_mtproto(
+        self, account_id: int, seconds: int, *, after_requests: int = 0
+    ) -> dict[str, Any]:
+        """Answer an account's upload.getFile once with ``FLOOD_WAIT_<seconds>``, after
+        its next ``after_requests`` requests."""
+        result: dict[str, Any] = await self.post(
+            "mtproto/flood", account_id=account_id, seconds=seconds, after_requests=after_requests
+        )
+        return result
+
+    async def mtproto_calls(self) -> dict[int, dict[str, int]]:
+        """Each MTProto account's requests by method (``channels.getMessages``,
+        ``auth.importBotAuthorization``...); 0 for keys not signed in."""
+        found = (await self.stats()).get("mtproto", {}).get("calls", {})
+        return {int(account): methods for account, methods in found.items()}
+
     async def downloads(self) -> dict[int, dict[str, int]]:
         """Each MTProto account's downloads: ``requests``, ``bytes``, ``flood_waits``,
         ``drops``."""

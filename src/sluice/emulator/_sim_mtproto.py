@@ -9,6 +9,8 @@ on, and deterministic dropped connections.
   other DC answers ``FILE_MIGRATE_X``.
 - ``POST /_sim/mtproto/drop``: drop an account's MTProto connections now, or when it
   asks for a part after its next N ``upload.getFile`` requests.
+- ``POST /_sim/mtproto/flood``: answer an account's ``upload.getFile`` once with
+  ``FLOOD_WAIT_X``, after its next N requests.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__: list[str] = []
 SYNTHETIC_KINDS = ("document", "video", "audio", "voice", "animation")
 _DC_IDS = (1, 2)
 _MAX_DROP_AFTER = 1_000_000
+_MAX_FLOOD_SECONDS = 86_400
 _FILE_FIELDS = ("size", "seed", "kind", "file_name", "mime_type", "duration", "dc", "caption")
 # What else POST /_sim/mtproto/synthetic passes on to /_sim/send.
 _SEND_FIELDS = ("chat_id", "from_user_id", "bot_id", "reply_to_message_id", "message_thread_id")
@@ -190,3 +193,25 @@ async def drop(sim: Simulator, p: Params, files: Mapping[str, UploadFile]) -> An
         raise bad_request(f"after_requests must be within 0..{_MAX_DROP_AFTER}")
     state.drop_after = after
     return {"account_id": account_id, "after_requests": after}
+
+
+@sim_post("mtproto/flood")
+async def flood(sim: Simulator, p: Params, files: Mapping[str, UploadFile]) -> Any:
+    """Answer ``account_id``'s upload.getFile with ``FLOOD_WAIT_<seconds>`` once, after
+    its next ``after_requests`` (default 0) requests, whatever the download model says:
+    a flood wait in the middle of a download, where a test wants it."""
+    from sluice.emulator.mtproto import downloads
+
+    _mtproto(sim)
+    account_id = p.integer("account_id", empty_error="account_id is required")
+    seconds = p.integer("seconds", empty_error="seconds is required")
+    assert account_id is not None
+    assert seconds is not None
+    if not 1 <= seconds <= _MAX_FLOOD_SECONDS:
+        raise bad_request(f"seconds must be within 1..{_MAX_FLOOD_SECONDS}")
+    after = p.integer("after_requests") or 0
+    if not 0 <= after <= _MAX_DROP_AFTER:
+        raise bad_request(f"after_requests must be within 0..{_MAX_DROP_AFTER}")
+    state = downloads(sim.emu).account(account_id)
+    state.flood_after, state.flood_seconds = after, seconds
+    return {"account_id": account_id, "seconds": seconds, "after_requests": after}

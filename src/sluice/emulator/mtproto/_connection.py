@@ -376,6 +376,13 @@ class Connection:
             self.wants_updates = True
         entry = handler_for(request.CONSTRUCTOR_ID)
         try:
+            await self._handle(msg_id, key, entry, request)
+        finally:
+            # Counted once answered (or not): a sign-in counts for the account it signed in.
+            self.mt.count_call(key.user_id, method_name(request))
+
+    async def _handle(self, msg_id: int, key: KeyRecord, entry: Any, request: Any) -> None:
+        try:
             if entry is None:
                 raise RpcError(400, f"METHOD_NOT_EMULATED: {method_name(request)}")
             if entry.auth and key.user_id is None:

@@ -15,8 +15,8 @@ requests earn ``FLOOD_WAIT_X``. The model, from ``MtprotoConfig``:
 limits. Times come from the emulator's clock, so a test drives the schedule; the
 handler then waits the computed delay on the event loop.
 
-The model also keeps each account's counters (``GET /_sim/stats``, ``mtproto``) and
-the connection drops ``POST /_sim/mtproto/drop`` scheduled.
+The model also keeps each account's counters (``GET /_sim/stats``, ``mtproto``), and
+the connection drops and flood waits ``POST /_sim/mtproto/drop`` and ``/flood`` scheduled.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class AccountDownloads:
     busy_until: float = 0.0  # when the account's pipe finishes its last scheduled answer
     # Drop the account's connections after this many more getFile requests (None: no drop).
     drop_after: int | None = None
+    # Answer FLOOD_WAIT_<flood_seconds> after this many more getFile requests (None: no flood).
+    flood_after: int | None = None
+    flood_seconds: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {

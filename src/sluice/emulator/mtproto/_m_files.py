@@ -29,7 +29,7 @@ from sluice.emulator._synthetic import synthetic_bytes
 from sluice.emulator.mtproto._connection import DropMtprotoConnection
 from sluice.emulator.mtproto._convert import document_hash, read_file_reference
 from sluice.emulator.mtproto._download_model import downloads
-from sluice.emulator.mtproto._rpc import Call, RpcError, rpc
+from sluice.emulator.mtproto._rpc import Call, RpcError, flood_wait, rpc
 
 if TYPE_CHECKING:
     from sluice.emulator._core import Emulator
@@ -146,6 +146,12 @@ async def get_file(call: Call, request: Any) -> Any:
             account.drops += drop_connections(call.mt, call.account_id)
             raise DropMtprotoConnection
         account.drop_after -= 1
+    if account.flood_after is not None:
+        if account.flood_after <= 0:
+            account.flood_after = None
+            account.flood_waits += 1
+            raise flood_wait(account.flood_seconds)
+        account.flood_after -= 1
     nbytes = max(0, min(limit, record.size - offset))
     delay = model.admit(call.account_id, nbytes)
     if delay > 0:

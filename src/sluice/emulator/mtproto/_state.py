@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,8 @@ class MtprotoWorld:
         self.channel_logs: dict[int, deque[tuple[int, int, str, list[Any]]]] = {}
         self.log_limit = 1000  # events an account or channel keeps for getDifference
         self._bot_logins: dict[int, list[float]] = {}
+        # account id (0: not signed in) -> method -> requests answered (GET /_sim/stats).
+        self.calls: dict[int, Counter[str]] = {}
         self.bot_logins_rate = (5, 3600.0)
         # The World whose messages feed the boxes (a reset makes a new one).
         self.listening: object | None = None
@@ -94,6 +96,15 @@ class MtprotoWorld:
         recent.append(now)
         self._bot_logins[bot_id] = recent
         return None
+
+    def count_call(self, account_id: int | None, method: str) -> None:
+        self.calls.setdefault(account_id or 0, Counter())[method] += 1
+
+    def calls_json(self) -> dict[str, dict[str, int]]:
+        return {
+            str(account): dict(sorted(methods.items()))
+            for account, methods in sorted(self.calls.items())
+        }
 
     def new_key(self, auth_key: AuthKey, dc: int, initial_salt: int) -> KeyRecord:
         record = KeyRecord(auth_key, dc, secrets.randbits(63), initial_salt)
@@ -129,6 +140,7 @@ class MtprotoWorld:
             table.clear()
         self.strangers.clear()
         self.random_ids.clear()
+        self.calls.clear()
 
 
 @dataclass(slots=True)
