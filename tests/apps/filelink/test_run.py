@@ -302,7 +302,7 @@ async def test_kill_9_in_the_middle_of_a_broadcast_loses_nobody(
 ) -> None:
     owner: int = deployment.owner_id  # type: ignore[attr-defined]
     await sim.start(BOT_A, owner)
-    users = await sim.users(150, start_bot_id=BOT_A)  # 5 s of sends at 30 a second
+    users = await sim.users(90, start_bot_id=BOT_A)  # 3 s of sends at 30 a second
     async with deployment.running() as proc:
         # Every /start answered: the bot knows them all.
         await eventually(lambda: _all(sim, users, lambda texts: len(texts) >= 1), within=60)
