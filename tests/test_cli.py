@@ -157,6 +157,31 @@ def test_transcribe_lists_everything_missing_at_once(tmp_path: Path) -> None:
     assert "speech-to-text provider" not in line
 
 
+def test_filelink_refuses_to_start_without_a_secret_and_says_everything_missing(
+    tmp_path: Path,
+) -> None:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.endswith(("_TOKEN", "_SECRET", "_CHANNEL", "_URL"))
+        and not name.startswith(("SLUICE_", "TELE"))
+    }
+    env["BOT_TOKEN"] = "1000001:" + "A" * 35
+    env["LINK_SECRET"] = "too-short-secret"
+    env["BIN_CHANNEL"] = "@files"
+    result = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "run", "filelink"],
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "LINK_SECRET is too short" in line
+    assert "BIN_CHANNEL is not a channel id" in line
+    assert "PUBLIC_URL is not set" in line
+    for secret in ("too-short-secret", "A" * 35):
+        assert secret not in result.stderr
+
+
 def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     # As if aiogram were not installed: importing it fails.
     monkeypatch.setitem(sys.modules, "aiogram", None)
