@@ -58,3 +58,5 @@ async def emulator_process(*flags: str) -> AsyncIterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()  # else left for the garbage collector: a ResourceWarning

@@ -75,3 +75,44 @@ async def test_the_mtproto_benchmark_downloads_and_checks_the_bytes(
     assert "MB/s" in mtproto.as_markdown(
         {"model_off": result, "model_on": {"sequential_mb_s": 1.0, "parallel4_mb_s": 2.0}}
     )
+
+
+@pytest.mark.usefixtures("bench")
+async def test_the_stream_benchmark_measures_every_figure_against_the_model() -> None:
+    stream = load("stream")
+    # About 20 s: 31 bots sign in (each phase has its own), each phase runs a second or so.
+    plan = stream.Plan(
+        ttfb_bots=1, ttfb_samples=1, cold_samples=1, seek_samples=1, seconds=0.8,
+        aggregate_streams=4, aggregate_ramp=0.1, aggregate_warmup=0.2,
+        rss_bots=1, rss_streams=4, rss_ramp=0.2, soak_seconds=1.5, watch_seconds=(0.5, 1.0),
+    )  # fmt: skip
+    results = await stream.run_all(plan)
+    figures = stream.as_json(results)
+    assert list(figures) == [
+        "request_latency_ms", "ttfb_ms", "seek_ms_p95", "sequential_mb_s",
+        "single_stream_mb_s", "aggregate_mb_s", "rss_mb_per_stream", "soak_rss_growth_pct",
+    ]  # fmt: skip
+    assert list(figures["ttfb_ms"]) == ["warm_p50", "warm_p95", "cold_p95"]
+    assert list(figures["single_stream_mb_s"]) == ["1", "4", "8"]
+    assert list(figures["aggregate_mb_s"]) == ["1", "2", "4", "8"]
+
+    # Every request waits the model's latency, and an idle pool adds little to it.
+    latency = figures["request_latency_ms"]
+    assert latency == plan.model.latency_ms
+    for ms in [*figures["ttfb_ms"].values(), figures["seek_ms_p95"]]:
+        assert latency <= ms < latency + 400
+    # One request after another: a latency and a 1 MiB transfer each, at most.
+    pipe = plan.model.bot_mib_s
+    sequential = 1 / (latency / 1000 + 1 / pipe)
+    assert 0.5 * sequential < figures["sequential_mb_s"] <= 1.05 * sequential
+    single = figures["single_stream_mb_s"]
+    assert 0 < single["1"] <= 1.05 * pipe  # one bot's pipe caps any engine
+    assert single["4"] >= 0.8 * single["1"]
+    assert single["8"] >= 0.8 * single["1"]
+    for bots, mib_s in figures["aggregate_mb_s"].items():
+        assert 0 < mib_s <= 1.05 * pipe * int(bots)
+    assert 0 <= figures["rss_mb_per_stream"] < 64
+    assert math.isfinite(figures["soak_rss_growth_pct"])
+    table = stream.as_markdown(results)
+    assert "≤ 16 MiB" in table
+    assert "≥ 2.5× contender" in table

@@ -162,3 +162,28 @@ def mtproto(as_json: JsonFlag = False) -> None:
     with _progress.status("starting") as status:
         results = asyncio.run(module.run_all(lambda text: status.update(text)))
     _emit(results, as_json, module.as_markdown(results))
+
+
+@bench_app.command("stream")
+def stream(
+    as_json: JsonFlag = False,
+    soak_seconds: Annotated[
+        float,
+        typer.Option(help="How long 200 viewers stream in the memory soak (seconds).", min=1),
+    ] = 600.0,
+) -> None:
+    """The file-to-link engine against a sequential 1 MiB downloader: time to first byte,
+    seeks, MB/s over 1-8 bots, memory per stream and over a soak."""
+    import asyncio
+
+    module = _load("stream")
+    plan = module.Plan(soak_seconds=soak_seconds)
+    with _progress.status("starting") as status:
+        results = asyncio.run(module.run_all(plan, lambda text: status.update(text)))
+    if as_json:
+        _emit(module.as_json(results), as_json=True, table="")
+        return
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a file or a pipe: no terminal width to fit
+        console.width = 120
+    console.print(module.as_table(results))
