@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ KIB = 1024
 MIB = 1024 * KIB
 HEAD = 64 * KIB  # the first piece of a stream: one round trip, little transfer
 ROUNDS = 3  # times every usable bot is tried for one piece before the stream fails
+START_WINDOW = 2  # pieces a new stream asks for at once; one more each piece it reads
 _MAX_LOCATIONS = 4096  # (file, bot) locations kept; the least recently used go first
 
 
@@ -108,6 +109,35 @@ class _Location:
     input_location: Any
     dc_id: int | None
     version: int = 0
+
+
+class _Pacer:
+    """One bot's admission to ``upload.getFile``: at most ``slots`` requests in
+    flight, their starts spaced to ``rate`` a second. A flood wait halves the rate;
+    each answer wins back a little (the gate's AIMD, for a limit Telegram does not
+    publish). Many streams opening at once queue here, in order, instead of
+    bursting into a flood wait. Loop time, not the injectable clock: it sleeps."""
+
+    def __init__(self, slots: int, rate: float) -> None:
+        self.slots = asyncio.Semaphore(slots)
+        self.rate = self.max_rate = rate
+        self._next = 0.0
+
+    @contextlib.asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        async with self.slots:
+            now = asyncio.get_running_loop().time()
+            start = max(now, self._next)
+            self._next = start + 1.0 / self.rate
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+    def flooded(self) -> None:
+        self.rate = max(1.0, self.rate / 2)
+
+    def answered(self) -> None:
+        self.rate = min(self.max_rate, self.rate + 0.05 * self.max_rate)
 
 
 class _Flooded(Exception):
@@ -181,6 +211,9 @@ class MtprotoSource:
         hedge_after: seconds a piece may take before it is asked of another bot too.
         piece_timeout: seconds one bot gets for one piece, waits included; a flood
             wait longer than this is never waited out.
+        per_bot: ``upload.getFile`` requests one bot has in flight at most.
+        bot_rate: requests a second one bot starts at most (halved on a flood wait,
+            won back as it answers).
         clock: monotonic seconds (tests inject one).
     """
 
@@ -191,16 +224,21 @@ class MtprotoSource:
         window: int | None = None,
         hedge_after: float = 4.0,
         piece_timeout: float = 30.0,
+        per_bot: int = 4,
+        bot_rate: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if window is not None and window < 1:
             raise ValueError("window must be at least 1 piece")
+        if per_bot < 1 or bot_rate <= 0:
+            raise ValueError("per_bot must be at least 1 and bot_rate positive")
         self.pool = pool
         self.hedge_after = hedge_after
         self.piece_timeout = piece_timeout
         self.clock = clock
         self._window = window
         self.stats: dict[int, BotStats] = {a: BotStats(a) for a in pool.accounts}
+        self._pacers = {a: _Pacer(per_bot, bot_rate) for a in pool.accounts}
         self._locations: OrderedDict[tuple[int, int], _Location] = OrderedDict()
         self._locating: dict[tuple[int, int], asyncio.Future[_Location]] = {}
         self.streams = 0  # open now
@@ -240,13 +278,18 @@ class MtprotoSource:
         in_flight: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
         position = start
         try:
-            for _ in range(self.window()):
-                if not self._launch(file, pieces, in_flight):
-                    break
+            # A slow start: two pieces (the first byte needs one), then one more for
+            # each piece read, up to the window. A player that opens and seeks again
+            # at once, or many streams opening together, ask for little.
+            target = min(self.window(), START_WINDOW)
+            while len(in_flight) < target and self._launch(file, pieces, in_flight):
+                pass
             while in_flight:
                 offset, limit, task = in_flight.popleft()
                 data = await task
-                self._launch(file, pieces, in_flight)  # keep the window full
+                target = min(self.window(), target + 1)
+                while len(in_flight) < target and self._launch(file, pieces, in_flight):
+                    pass
                 if len(data) < min(limit, file.size - offset):
                     # Telegram answers short only at the end of a file: this one is not
                     # the size its record says. Never hand out a hole.
@@ -408,29 +451,34 @@ class MtprotoSource:
                 flooded.set()
                 raise
 
-        call = asyncio.ensure_future(
-            self.pool.call(
-                get,
-                chat_id=None,
-                accounts=[account],
-                method="upload.getFile",
-                limited=False,
-                timeout=self.piece_timeout,
+        pacer = self._pacers[account]
+        async with pacer.admit():
+            call = asyncio.ensure_future(
+                self.pool.call(
+                    get,
+                    chat_id=None,
+                    accounts=[account],
+                    method="upload.getFile",
+                    limited=False,
+                    timeout=self.piece_timeout,
+                )
             )
-        )
-        flood = asyncio.ensure_future(flooded.wait())
-        try:
-            await asyncio.wait({call, flood}, return_when=asyncio.FIRST_COMPLETED)
-            answered = call.done() and not call.cancelled() and call.exception() is None
-            if flooded.is_set() and not answered:
-                raise _Flooded(f"bot {account} is in a flood wait")
-            return call.result()
-        finally:
-            waiters = [w for w in (call, flood) if not w.done()]
-            for waiter in waiters:
-                waiter.cancel()
-            if waiters:
-                await asyncio.wait(waiters)
+            flood = asyncio.ensure_future(flooded.wait())
+            try:
+                await asyncio.wait({call, flood}, return_when=asyncio.FIRST_COMPLETED)
+                answered = call.done() and not call.cancelled() and call.exception() is None
+                if flooded.is_set() and not answered:
+                    pacer.flooded()
+                    raise _Flooded(f"bot {account} is in a flood wait")
+                data: bytes = call.result()
+                pacer.answered()
+                return data
+            finally:
+                waiters = [w for w in (call, flood) if not w.done()]
+                for waiter in waiters:
+                    waiter.cancel()
+                if waiters:
+                    await asyncio.wait(waiters)
 
     def _choose(self, tried: set[int], *, healthy_only: bool = False) -> int | None:
         """The least loaded healthy bot not tried for this piece yet; else the one whose
