@@ -224,7 +224,7 @@ class MtprotoSource:
         window: int | None = None,
         hedge_after: float = 4.0,
         piece_timeout: float = 30.0,
-        per_bot: int = 4,
+        per_bot: int = 8,
         bot_rate: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
