@@ -217,18 +217,7 @@ class TelethonPool:
                 # The files hold login keys: only their owner may read them.
                 sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 session = str(sessions_dir / f"{credential.api_id}-{index}.session")
-            client = TelegramClient(
-                session,
-                credential.api_id,
-                credential.reveal_api_hash(),
-                flood_sleep_threshold=0,
-                **client_options,
-            )
-            if saved is None:
-                os.chmod(client.session.filename, 0o600)
-            if dc is not None and not client.session.server_address:
-                client.session.set_dc(*dc)
-            clients.append(client)
+            clients.append(_new_client(session, credential, dc, client_options))
         pool = cls(gate, clients, timeout=timeout)
         if bot_token is not None:
             pool._bot_token = _bot_token(bot_token)
@@ -258,19 +247,12 @@ class TelethonPool:
             raise ConfigError("a pool of bots needs at least one bot token")
         sessions_dir = Path(data_dir) / "sessions"
         sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        clients = []
-        for token in tokens:
-            client = TelegramClient(
-                str(sessions_dir / f"bot-{token.bot_id}.session"),
-                credential.api_id,
-                credential.reveal_api_hash(),
-                flood_sleep_threshold=0,
-                **client_options,
+        clients = [
+            _new_client(
+                str(sessions_dir / f"bot-{token.bot_id}.session"), credential, dc, client_options
             )
-            os.chmod(client.session.filename, 0o600)  # it holds the bot's login key
-            if dc is not None and not client.session.server_address:
-                client.session.set_dc(*dc)
-            clients.append(client)
+            for token in tokens
+        ]
         pool = cls(gate, clients, timeout=timeout)
         pool._tokens = dict(enumerate(tokens))
         return pool
@@ -428,6 +410,26 @@ class TelethonPool:
                 return False  # the last one: the gate quarantines the account, fails over
             clients.remove(client)
         return True
+
+
+def _new_client(
+    session: Any,
+    credential: MTProtoCredential,
+    dc: tuple[int, str, int] | None,
+    options: dict[str, Any],
+) -> TelegramClient:
+    """A client of ``credential`` on ``session`` (a StringSession, or a file path: the
+    file holds a login key, so only its owner may read it), first connecting to
+    ``dc`` when the session knows no data centre yet."""
+    client = TelegramClient(
+        session, credential.api_id, credential.reveal_api_hash(), flood_sleep_threshold=0,
+        **options,
+    )  # fmt: skip
+    if isinstance(session, str):
+        os.chmod(client.session.filename, 0o600)
+    if dc is not None and not client.session.server_address:
+        client.session.set_dc(*dc)
+    return client
 
 
 def _bot_token(token: str | BotToken) -> BotToken:
