@@ -132,10 +132,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def check_storage(runtime: Runtime, pool: TelethonPool | None, channel: int) -> StorageReport:
+async def check_storage(
+    runtime: Runtime, pool: TelethonPool | None, channel: int, report: StorageReport
+) -> None:
     """Ask each bot whether it can read the storage channel (an admin of it, over the
-    Bot API; its stored messages, over MTProto) and say which cannot, and why."""
-    report = StorageReport()
+    Bot API; its stored messages, over MTProto); ``report`` says which cannot, and why."""
     for bot_id, bot in runtime.bots.items():
         report.readers[bot_id] = await _bot_api_reason(bot, bot_id, channel)
     if pool is not None:
@@ -143,7 +144,6 @@ async def check_storage(runtime: Runtime, pool: TelethonPool | None, channel: in
             if report.readers.get(account):
                 continue
             report.readers[account] = await _mtproto_reason(pool, account, channel)
-    return report
 
 
 async def _bot_api_reason(bot: Bot, bot_id: int, channel: int) -> str:
@@ -219,9 +219,7 @@ async def open_filelink(
         report = StorageReport()
         pool = await _open_pool(settings, filelink, runtime, report)
         try:
-            report.readers.update(
-                (await check_storage(runtime, pool, filelink.storage_channel)).readers
-            )
+            await check_storage(runtime, pool, filelink.storage_channel, report)
             source: ByteSource
             if pool is not None:
                 mtproto = MtprotoSource(pool)
