@@ -53,6 +53,18 @@ def _needs_token(settings: Settings | None, problems: list[str]) -> None:
         problems.append("no bot token: set TELEGRAM_BOT_TOKEN (or BOT_TOKEN)")
 
 
+def _bot_settings(redis: str | None, load_own: Callable[[], T]) -> tuple[Settings, T]:
+    """sluice's settings with a bot token, and the bot's own: every problem of both
+    reported at once, as one :class:`~sluice.ConfigError`."""
+    problems: list[str] = []
+    settings = _settings(redis, problems)
+    _needs_token(settings, problems)
+    own = _collect(load_own, problems)
+    if problems or settings is None or own is None:
+        raise ConfigError("\n".join(problems))
+    return settings, own
+
+
 def _run(main: Coroutine[Any, Any, None]) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main)
@@ -82,12 +94,7 @@ def transcribe(
         raise missing_extra("sluice run transcribe", "transcribe", error) from None
 
     configure_logging(verbose)
-    problems: list[str] = []
-    settings = _settings(redis, problems)
-    _needs_token(settings, problems)
-    providers = _collect(load_provider_settings, problems)
-    if problems or settings is None or providers is None:
-        raise ConfigError("\n".join(problems))
+    settings, providers = _bot_settings(redis, load_provider_settings)
     _run(run_transcribe(settings, providers, poll=not jobs_only))
 
 
@@ -137,10 +144,5 @@ def filelink(verbose: Verbose = False) -> None:
         raise missing_extra("sluice run filelink", "filelink", error) from None
 
     configure_logging(verbose)
-    problems: list[str] = []
-    settings = _settings(None, problems)
-    _needs_token(settings, problems)
-    own = _collect(load_filelink_settings, problems)
-    if problems or settings is None or own is None:
-        raise ConfigError("\n".join(problems))
+    settings, own = _bot_settings(None, load_filelink_settings)
     _run(run_filelink(settings, own))
